@@ -1,0 +1,24 @@
+# pdesolve: `make run` (default experiment) and `make test` set everything up first if needed.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test lint bench clean-venv
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(PY) experiments/poisson2d_comparison/run.py
+
+test: setup
+	$(VENV)/bin/ruff check pdesolve tests experiments data
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check pdesolve tests experiments data
+
+bench: setup
+	$(PY) experiments/baselines/run.py
+
+clean-venv:
+	rm -rf $(VENV)

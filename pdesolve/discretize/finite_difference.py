@@ -1,0 +1,162 @@
+"""Structured-grid discretizations of ``-∇·(k ∇u) = f`` with Dirichlet data, fully vectorised.
+
+Both schemes return the stencil array (``grid.shape + (3,) * dim``; entry ``[p..., o...]`` couples
+interior node ``p`` with node ``p + o - 1``) and the CSR matrix assembled from it. Couplings to
+boundary nodes are moved into ``b`` and zeroed in the stencil. Operators are scaled to approximate
+``-∇·(k∇u)`` pointwise, so ``b`` is ``f`` at the nodes plus boundary terms.
+
+>>> from pdesolve.discretize.grid import StructuredGrid
+>>> grid = StructuredGrid(dim=2, n=3)
+>>> k = np.ones(grid.full_shape)
+>>> stencil = fd_stencil(grid, k)
+>>> stencil[1, 1] * grid.h**2  # the 5-point Laplacian at the centre node
+array([[ 0., -1.,  0.],
+       [-1.,  4., -1.],
+       [ 0., -1.,  0.]])
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import scipy.sparse as sp
+
+from pdesolve.discretize.grid import StructuredGrid
+
+_CENTRE = 1
+
+
+def _interior(dim: int) -> tuple[slice, ...]:
+    return (slice(1, -1),) * dim
+
+
+def harmonic_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``2ab / (a + b)``, the face coefficient between two nodal values."""
+    return 2.0 * a * b / (a + b)
+
+
+def fd_stencil(grid: StructuredGrid, k_nodes: np.ndarray) -> np.ndarray:
+    """Full (boundary links kept) 3/5/7-point stencil of ``-∇·(k∇u)`` from ``k`` at all grid nodes.
+
+    Face coefficients are harmonic means of the two nodal values; the result is scaled by ``1/h²``.
+    """
+    dim, h2 = grid.dim, grid.h**2
+    k_nodes = np.asarray(k_nodes, dtype=np.float64)
+    if k_nodes.shape != grid.full_shape:
+        raise ValueError(f"k_nodes must have shape {grid.full_shape}, got {k_nodes.shape}")
+    if not np.all(np.isfinite(k_nodes)) or np.any(k_nodes <= 0):
+        raise ValueError("the diffusion coefficient must be finite and positive at every node")
+    stencil = np.zeros(grid.shape + (3,) * dim)
+    centre = (_CENTRE,) * dim
+    for axis in range(dim):
+        lo = [slice(None)] * dim
+        hi = [slice(None)] * dim
+        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+        faces = harmonic_mean(k_nodes[tuple(lo)], k_nodes[tuple(hi)]) / h2  # face i: nodes i, i+1
+        plus = [slice(1, -1)] * dim
+        minus = [slice(1, -1)] * dim
+        plus[axis], minus[axis] = slice(1, grid.n + 1), slice(0, grid.n)
+        forward, backward = faces[tuple(plus)], faces[tuple(minus)]
+        off_plus = list(centre)
+        off_minus = list(centre)
+        off_plus[axis], off_minus[axis] = 2, 0
+        stencil[(...,) + tuple(off_plus)] = -forward
+        stencil[(...,) + tuple(off_minus)] = -backward
+        stencil[(...,) + centre] += forward + backward
+    return stencil
+
+
+def bilinear_fe_stencil(grid: StructuredGrid, k_cells: np.ndarray) -> np.ndarray:
+    """Full 9-point stencil of bilinear finite elements for ``-∇·(k∇u)`` with cell-wise ``k``.
+
+    ``k_cells[c0, c1]`` is the coefficient of the cell whose lower-left node is full-grid node
+    ``(c0, c1)``, shape ``(n + 1, n + 1)``. Edge neighbours get ``-(k_a + k_b)/6``, corners
+    ``-k_cell/3``, the centre minus the sum of the others (METHODS.md §2.1), all over ``h²``.
+    """
+    if grid.dim != 2:
+        raise ValueError(f"the 9-point bilinear FE stencil is 2-D only, got dim={grid.dim}")
+    n = grid.n
+    k = np.asarray(k_cells, dtype=np.float64)
+    if k.shape != (n + 1, n + 1):
+        raise ValueError(f"k_cells must have shape {(n + 1, n + 1)}, got {k.shape}")
+    if not np.all(np.isfinite(k)) or np.any(k <= 0):
+        raise ValueError("the diffusion coefficient must be finite and positive in every cell")
+    # the four cells around interior node (i, j), full indices 1..n: SW, SE, NW, NE
+    sw, se = k[0:n, 0:n], k[1 : n + 1, 0:n]
+    nw, ne = k[0:n, 1 : n + 1], k[1 : n + 1, 1 : n + 1]
+    s = np.zeros((n, n, 3, 3))
+    s[:, :, 0, 0] = -sw / 3
+    s[:, :, 2, 0] = -se / 3
+    s[:, :, 0, 2] = -nw / 3
+    s[:, :, 2, 2] = -ne / 3
+    s[:, :, 2, 1] = -(se + ne) / 6  # east edge
+    s[:, :, 0, 1] = -(sw + nw) / 6  # west edge
+    s[:, :, 1, 2] = -(nw + ne) / 6  # north edge
+    s[:, :, 1, 0] = -(sw + se) / 6  # south edge
+    s[:, :, 1, 1] = -s.sum(axis=(2, 3))
+    return s / grid.h**2
+
+
+def stencil_to_csr(stencil: np.ndarray) -> sp.csr_matrix:
+    """The CSR matrix of a stencil array over an interior grid (links leaving the grid dropped).
+
+    Built directly in CSR form: offsets in lexicographic order give sorted column indices.
+    """
+    dim = stencil.ndim // 2
+    shape = stencil.shape[:dim]
+    size = int(np.prod(shape))
+    strides = [int(np.prod(shape[a + 1 :])) for a in range(dim)]
+    values, columns = [], []
+    rows = np.arange(size)
+    for offset in itertools.product((-1, 0, 1), repeat=dim):
+        coef = stencil[(...,) + tuple(o + 1 for o in offset)]
+        inside = np.ones(shape, dtype=bool)
+        for axis, o in enumerate(offset):
+            if o:
+                line = np.arange(shape[axis]) + o
+                ok = (line >= 0) & (line < shape[axis])
+                inside &= ok.reshape([-1 if a == axis else 1 for a in range(dim)])
+        coef = np.where(inside, coef, 0.0)
+        if not coef.any():
+            continue
+        values.append(coef.ravel())
+        columns.append(rows + sum(o * st for o, st in zip(offset, strides, strict=True)))
+    vals = np.stack(values, axis=1)
+    cols = np.stack(columns, axis=1)
+    keep = vals != 0
+    indptr = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(keep.sum(axis=1), out=indptr[1:])
+    index_dtype = np.int32 if cols.size < 2**31 else np.int64
+    return sp.csr_matrix(
+        (vals[keep], cols[keep].astype(index_dtype), indptr.astype(index_dtype)),
+        shape=(size, size),
+    )
+
+
+def eliminate_boundary(
+    grid: StructuredGrid, full_stencil: np.ndarray, boundary_full: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move couplings to boundary nodes into a right-hand-side term (in place).
+
+    ``boundary_full`` holds the Dirichlet values on the full grid (interior entries ignored).
+    ``full_stencil`` has its boundary links zeroed in place and is returned with the vector
+    ``-Σ_o s_o g(p + o)`` to add to b.
+    """
+    dim, n = grid.dim, grid.n
+    g = np.array(boundary_full, dtype=np.float64).reshape(grid.full_shape)
+    g[_interior(dim)] = 0.0
+    stencil = full_stencil
+    rhs = np.zeros(grid.shape)
+    for offset in itertools.product((-1, 0, 1), repeat=dim):
+        if not any(offset):
+            continue
+        entry = (...,) + tuple(o + 1 for o in offset)
+        if np.any(g):
+            rhs -= stencil[entry] * g[tuple(slice(1 + o, n + 1 + o) for o in offset)]
+        for axis, o in enumerate(offset):  # zero the links that leave the interior
+            if o:
+                face = [slice(None)] * dim
+                face[axis] = n - 1 if o > 0 else 0
+                stencil[tuple(face) + entry[1:]] = 0.0
+    return stencil, rhs.ravel()

@@ -1,0 +1,67 @@
+"""Conversions between scipy/numpy and PETSc objects, row-distributed over ``PETSc.COMM_WORLD``.
+
+Every rank passes the same global matrix; each keeps the rows that PETSc's default layout gives it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def petsc():
+    """The initialised ``petsc4py.PETSc`` module."""
+    import petsc4py
+
+    petsc4py.init()
+    from petsc4py import PETSc
+
+    return PETSc
+
+
+def row_range(n: int, comm=None) -> tuple[int, int]:
+    """This rank's rows ``[start, end)`` of a length-``n`` object in PETSc's default layout."""
+    PETSc = petsc()
+    layout = PETSc.Vec().createMPI(n, comm=comm or PETSc.COMM_WORLD)
+    start, end = layout.getOwnershipRange()
+    layout.destroy()
+    return start, end
+
+
+def csr_to_petsc(A: sp.csr_matrix, comm=None):
+    """A PETSc AIJ matrix holding this rank's rows of ``A`` (same ``A`` on every rank)."""
+    PETSc = petsc()
+    comm = comm or PETSc.COMM_WORLD
+    n = A.shape[0]
+    start, end = row_range(n, comm)
+    local = A[start:end]
+    indptr = local.indptr.astype(PETSc.IntType, copy=False)
+    indices = local.indices.astype(PETSc.IntType, copy=False)
+    M = PETSc.Mat().createAIJ(
+        size=((end - start, n), (end - start, n)),
+        csr=(indptr, indices, local.data),
+        comm=comm,
+    )
+    M.assemble()
+    return M
+
+
+def vector_to_petsc(v: np.ndarray, comm=None):
+    """A distributed PETSc vector holding this rank's part of the global ``v``."""
+    PETSc = petsc()
+    comm = comm or PETSc.COMM_WORLD
+    start, end = row_range(len(v), comm)
+    out = PETSc.Vec().createMPI((end - start, len(v)), comm=comm)
+    out.setArray(v[start:end])
+    return out
+
+
+def gather_vector(v) -> np.ndarray:
+    """The whole distributed vector ``v`` as a numpy array on every rank."""
+    PETSc = petsc()
+    scatter, full = PETSc.Scatter.toAll(v)
+    scatter.scatter(v, full, addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+    out = full.getArray().copy()
+    scatter.destroy()
+    full.destroy()
+    return out

@@ -1,0 +1,87 @@
+"""The ``Problem`` contract shared by classical and learned solvers."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pdesolve.linalg.system import LinearSystem
+from pdesolve.problems.domains import Domain
+
+
+def to_numpy_fn(fn: Callable[[Tensor], Tensor], points: np.ndarray) -> np.ndarray:
+    """Evaluate a torch point function on numpy points (float64, CPU)."""
+    with torch.no_grad():
+        values = fn(torch.as_tensor(np.ascontiguousarray(points), dtype=torch.float64))
+    return values.detach().cpu().numpy().astype(np.float64, copy=False)
+
+
+def gradient(values: Tensor, x: Tensor) -> Tensor:
+    """``∂ values / ∂ x`` row-wise, keeping the graph (for PDE residuals)."""
+    (grad,) = torch.autograd.grad(values.sum(), x, create_graph=True)
+    return grad
+
+
+class Problem(ABC):
+    """A PDE problem with a continuous form and a discrete form.
+
+    Continuous form: ``domain``, ``coefficient(x)``, ``source(x)``, ``boundary_value(x)``,
+    ``exact_solution(x)`` (when ``has_exact_solution``) and ``pde_residual(u, x)``, all torch
+    functions of points ``x`` of shape ``(N, dim)``. Discrete form: ``discretize()`` returns a
+    ``LinearSystem``. Subclasses store their parameters in ``params`` (used in result.json).
+    """
+
+    name: str = "problem"
+    dim: int
+    domain: Domain
+
+    def __init__(self, **params: Any) -> None:
+        self.params = dict(params)
+
+    # continuous form -------------------------------------------------------------------------
+    def coefficient(self, x: Tensor) -> Tensor:
+        """The diffusion coefficient ``k(x)`` (1 unless a family says otherwise)."""
+        return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
+
+    @abstractmethod
+    def source(self, x: Tensor) -> Tensor:
+        """The right-hand side ``f(x)``."""
+
+    def boundary_value(self, x: Tensor) -> Tensor:
+        """Dirichlet data ``g(x)``: the exact solution when known, else 0."""
+        if self.has_exact_solution:
+            return self.exact_solution(x)
+        return torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+
+    @property
+    def has_exact_solution(self) -> bool:
+        return False
+
+    def exact_solution(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(f"problem {self.name!r} has no known exact solution")
+
+    def pde_residual(self, u: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        """``-∇·(k ∇u) - f`` at ``x`` for a differentiable ``u`` (e.g. a network), via autograd."""
+        if not x.requires_grad:
+            x = x.clone().requires_grad_(True)
+        values = u(x).reshape(-1)
+        flux = self.coefficient(x)[:, None] * gradient(values, x)
+        divergence = sum(gradient(flux[:, i], x)[:, i] for i in range(x.shape[1]))
+        return -divergence - self.source(x)
+
+    # discrete form ---------------------------------------------------------------------------
+    @abstractmethod
+    def discretize(self, **overrides: Any) -> LinearSystem:
+        """The linear system of this problem's discretization."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, **self.params}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"

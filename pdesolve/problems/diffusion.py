@@ -1,0 +1,178 @@
+"""``diffusion``: ``-∇·(k∇u) = f`` on the unit square/cube with Dirichlet data.
+
+Coefficient families (``coefficient=``):
+
+* ``constant``: ``k = k_value``; any manufactured solution.
+* ``smooth``: ``k = 1 + 0.5 Π_i sin(2π x_i)``; any manufactured solution (source by autograd).
+* ``checkerboard``: ``k`` alternates between 1 and ``contrast`` on ``blocks^d`` equal boxes.
+* ``lognormal``: cell-wise ``k = exp(σ N(0, 1))`` on ``cells^d`` cells (default: the grid's own
+  ``(n + 1)^d`` cells), seeded, as in Greenfeld et al. (METHODS.md §2).
+
+Schemes (``scheme=``): ``fd`` (3/5/7-point, harmonic face averages of nodal ``k``) and, in 2D,
+``fe9`` (bilinear finite elements, cell-centred ``k``, the 9-point stencil of METHODS.md §2).
+
+>>> from pdesolve import get_problem
+>>> p = get_problem("diffusion", dim=2, n=15, coefficient="lognormal", seed=0)
+>>> system = p.discretize()
+>>> system.shape, system.stencil.shape
+((225, 225), (15, 15, 3, 3))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pdesolve.discretize.finite_difference import (
+    bilinear_fe_stencil,
+    eliminate_boundary,
+    fd_stencil,
+    stencil_to_csr,
+)
+from pdesolve.discretize.grid import StructuredGrid
+from pdesolve.linalg.system import LinearSystem
+from pdesolve.problems import PROBLEMS
+from pdesolve.problems.base import Problem, gradient, to_numpy_fn
+from pdesolve.problems.domains import UnitBox
+from pdesolve.problems.manufactured import ManufacturedSolution, make_solution
+
+COEFFICIENTS = ("constant", "smooth", "checkerboard", "lognormal")
+SCHEMES = ("fd", "fe9")
+
+
+@PROBLEMS.register("diffusion")
+class GridDiffusionProblem(Problem):
+    """``-∇·(k∇u) = f`` on ``[0, 1]^dim`` discretized on a ``StructuredGrid`` with ``n`` interior
+    nodes per dimension."""
+
+    name = "diffusion"
+
+    def __init__(
+        self,
+        dim: int = 2,
+        n: int = 64,
+        coefficient: str = "constant",
+        solution: str | None = "sine",
+        scheme: str = "fd",
+        k_value: float = 1.0,
+        contrast: float = 100.0,
+        blocks: int = 4,
+        sigma: float = 1.0,
+        cells: int | None = None,
+        seed: int = 0,
+        frequency: int = 1,
+        modes: tuple[int, ...] = (1, 4, 16),
+    ) -> None:
+        if dim not in (1, 2, 3):
+            raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
+        if coefficient not in COEFFICIENTS:
+            raise ValueError(
+                f"unknown coefficient family {coefficient!r}; known: {', '.join(COEFFICIENTS)}"
+            )
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+        if scheme == "fe9" and dim != 2:
+            raise ValueError("scheme 'fe9' (bilinear FE 9-point stencil) needs dim=2")
+        if coefficient in ("checkerboard", "lognormal") and solution is not None:
+            solution = None  # no closed-form solution across coefficient jumps: f = 1, g = 0
+        super().__init__(
+            dim=dim, n=n, coefficient=coefficient, solution=solution, scheme=scheme,
+            k_value=k_value, contrast=contrast, blocks=blocks, sigma=sigma, cells=cells, seed=seed,
+            frequency=frequency, modes=tuple(modes),
+        )  # fmt: skip
+        self.dim = dim
+        self.grid = StructuredGrid(dim=dim, n=n)
+        self.domain = UnitBox(dim)
+        self.scheme = scheme
+        self.family = coefficient
+        self.k_value = float(k_value)
+        self.contrast = float(contrast)
+        self.blocks = int(blocks)
+        if self.family == "constant" and not self.k_value > 0:
+            raise ValueError(f"k_value must be positive, got {k_value!r}")
+        if self.family == "checkerboard" and not self.contrast > 0:
+            raise ValueError(f"contrast must be positive, got {contrast!r}")
+        self.solution: ManufacturedSolution | None = None
+        if solution is not None:
+            extra: dict[str, Any] = {}
+            if solution == "sine":
+                extra["frequency"] = frequency
+            elif solution == "multifrequency":
+                extra["modes"] = modes
+            self.solution = make_solution(solution, **extra)
+        if self.family == "lognormal":
+            cells = int(cells) if cells is not None else n + 1
+            rng = np.random.default_rng(seed)
+            self.log_k = torch.as_tensor(sigma * rng.standard_normal((cells,) * dim))
+            self.cells = cells
+
+    # continuous form -------------------------------------------------------------------------
+    def coefficient(self, x: Tensor) -> Tensor:
+        if self.family == "constant":
+            return torch.full((x.shape[0],), self.k_value, dtype=x.dtype, device=x.device)
+        if self.family == "smooth":
+            return 1.0 + 0.5 * torch.prod(torch.sin(2 * math.pi * x), dim=1)
+        if self.family == "checkerboard":
+            idx = torch.clamp(torch.floor(x.detach() * self.blocks), 0, self.blocks - 1).long()
+            odd = idx.sum(dim=1) % 2 == 1
+            return torch.where(odd, self.contrast, 1.0).to(x.dtype)
+        idx = torch.clamp(torch.floor(x.detach() * self.cells), 0, self.cells - 1).long()
+        log_k = self.log_k.to(x.device)[tuple(idx[:, i] for i in range(self.dim))]
+        return torch.exp(log_k).to(x.dtype)
+
+    @property
+    def has_exact_solution(self) -> bool:
+        return self.solution is not None
+
+    def exact_solution(self, x: Tensor) -> Tensor:
+        if self.solution is None:
+            return super().exact_solution(x)
+        return self.solution(x)
+
+    def source(self, x: Tensor) -> Tensor:
+        if self.solution is None:
+            return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
+        if self.family == "constant":
+            return -self.k_value * self.solution.laplacian(x)
+        # -∇·(k∇u) = -k Δu - ∇k·∇u, gradients by autograd
+        with torch.enable_grad():
+            xg = x.detach().clone().requires_grad_(True)
+            grad_u = gradient(self.solution(xg), xg)
+            k = self.coefficient(xg)
+            grad_k = gradient(k, xg)
+            f = -k * self.solution.laplacian(xg) - (grad_k * grad_u).sum(dim=1)
+        return f.detach()
+
+    # discrete form ---------------------------------------------------------------------------
+    def discretize(self, **overrides: Any) -> LinearSystem:
+        """The ``fd`` or ``fe9`` system on the problem's grid (``n`` may be overridden)."""
+        if overrides:
+            return type(self)(**{**self.params, **overrides}).discretize()
+        grid = self.grid
+        if self.scheme == "fd":
+            k_nodes = to_numpy_fn(self.coefficient, grid.full_points).reshape(grid.full_shape)
+            full = fd_stencil(grid, k_nodes)
+        else:
+            centres = (np.arange(grid.n + 1) + 0.5) * grid.h
+            cc = np.stack(np.meshgrid(centres, centres, indexing="ij"), axis=-1).reshape(-1, 2)
+            k_cells = to_numpy_fn(self.coefficient, cc).reshape(grid.n + 1, grid.n + 1)
+            full = bilinear_fe_stencil(grid, k_cells)
+        g_full = np.zeros(grid.full_points.shape[0])
+        g_full[grid.boundary_mask] = to_numpy_fn(
+            self.boundary_value, grid.full_points[grid.boundary_mask]
+        )
+        stencil, boundary_rhs = eliminate_boundary(grid, full, g_full)
+        b = to_numpy_fn(self.source, grid.points) + boundary_rhs
+        exact = to_numpy_fn(self.exact_solution, grid.points) if self.has_exact_solution else None
+        return LinearSystem(
+            A=stencil_to_csr(stencil),
+            b=b,
+            geometry=grid,
+            stencil=stencil,
+            exact=exact,
+            metadata={"problem": self.describe(), "boundary_full": g_full[grid.boundary_mask]},
+        )

@@ -1,0 +1,84 @@
+"""One generic ``name -> factory`` registry, used for problems and solvers.
+
+>>> reg = Registry("widget")
+>>> @reg.register("square")
+... def make_square(side=1.0):
+...     return side * side
+>>> reg.create("square", side=3.0)
+9.0
+>>> reg.names()
+['square']
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError):
+    """Raised for a name that is not registered; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    """A plain mapping from names to factories (classes or functions)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._factories: dict[str, Callable[..., T]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator that registers ``factory`` under ``name`` (names are unique)."""
+
+        def decorator(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._factories and self._factories[name] is not factory:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._factories[name] = factory
+            return factory
+
+        return decorator
+
+    def get(self, name: str) -> Callable[..., T]:
+        """The factory registered under ``name``."""
+        if not isinstance(name, str) or name not in self._factories:
+            known = ", ".join(self.names()) or "(none)"
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
+        return self._factories[name]
+
+    def create(self, name: str, /, **params: Any) -> T:
+        """Call the factory registered under ``name`` with ``params``.
+
+        A parameter the factory does not take raises ``TypeError`` listing the ones it does.
+        """
+        factory = self.get(name)
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # builtins without a signature
+            return factory(**params)
+        accepted = [
+            p.name for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]  # fmt: skip
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
+        unknown = [key for key in params if key not in accepted]
+        if unknown and not takes_any:
+            raise TypeError(
+                f"{self.kind} {name!r} has no parameter {unknown[0]!r}; "
+                f"its parameters: {', '.join(accepted)}"
+            )
+        return factory(**params)
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._factories
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
