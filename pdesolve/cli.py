@@ -85,24 +85,39 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]
     solver_name = solver_cfg.pop("name")
     problem = pdesolve.get_problem(problem_name, **problem_cfg)
     t0 = time.perf_counter()
-    system = problem.discretize()
+    try:
+        system = problem.discretize()
+    except NotImplementedError:  # e.g. inverse problems: no linear system to write or compare
+        system = None
     discretize_time = time.perf_counter() - t0
-    result = pdesolve.solve(system, method=solver_name, **solver_cfg)
-    b_norm = system.b_norm
+    if pdesolve.solvers.SOLVERS.get(solver_name).solves_problems:
+        # PINNs and inverse-problem solvers take the problem itself; a PINN's x lives on the grid
+        result = pdesolve.solve(problem, method=solver_name, **solver_cfg)
+    elif system is None:
+        raise ValueError(
+            f"problem {problem_name!r} has no linear system for solver {solver_name!r}"
+        )
+    else:
+        result = pdesolve.solve(system, method=solver_name, **solver_cfg)
+    on_system = system is not None and np.shape(result.x) == (system.size,)
+    b_norm = system.b_norm if on_system else 0.0
     errors = result.info.get("error")
-    if hasattr(problem, "fem_errors"):
+    if on_system and errors is None:
+        errors = system.error_norms(result.x)
+    if on_system and hasattr(problem, "fem_errors"):
         errors = {**(errors or {}), **problem.fem_errors(system, result.x)}
     record = {
         "problem": {"name": problem_name, **problem.describe(), **problem_cfg},
         "solver": {"name": solver_name, **solver_cfg},
-        "sizes": {"unknowns": system.size, "nonzeros": int(system.A.nnz),
+        "sizes": {"unknowns": int(np.size(result.x)),
+                  "nonzeros": int(system.A.nnz) if system is not None else None,
                   "ranks": int(result.info.get("ranks", 1))},
         "converged": bool(result.converged),
         "reason": result.reason.name,
         "iterations": int(result.iterations),
         "residual_norms": result.residual_norms.tolist(),
         "final_residual_norm": result.final_residual,
-        "relative_residual_norm": result.final_residual / b_norm if b_norm else 0.0,
+        "relative_residual_norm": result.final_residual / b_norm if b_norm else None,
         "errors": errors,
         "timings": {"discretize": discretize_time,
                     "setup": float(result.info.get("setup_time", 0.0)),
@@ -114,7 +129,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]
     if output_dir is not None and mpi_rank() == 0:
         out = Path(output_dir)
         write_json(out / "result.json", record)
-        if cfg.get("write_solution", True) and system.geometry is not None:
+        if cfg.get("write_solution", True) and on_system and system.geometry is not None:
             write_solution_vtu(out / "solution.vtu", system, result.x)
     return record
 
@@ -122,10 +137,12 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]
 def _summary(record: dict[str, Any], output_dir: str | None) -> str:
     err = record["errors"]
     err_text = f", max error {err['max']:.3e}" if err and "max" in err else ""
+    rel = record["relative_residual_norm"]
+    res_text = f"relative residual {rel:.3e}" if rel is not None else "no linear system"
     return (
         f"{record['problem']['name']} ({record['sizes']['unknowns']} unknowns) with "
         f"{record['solver']['name']}: {record['reason']} after {record['iterations']} iterations, "
-        f"relative residual {record['relative_residual_norm']:.3e}{err_text}, "
+        f"{res_text}{err_text}, "
         f"solve {record['timings']['solve']:.3f} s"
         + (f"\nresults in {output_dir}" if output_dir else "")
     )
