@@ -109,20 +109,22 @@ def wrapper_overhead(n: int, repeats: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument("--only", choices=["baselines", "overhead"], help="run one part")
     args = parser.parse_args()
     if args.quick:
         sizes_2d, sizes_3d, overhead_n, repeats = [64, 128], [16, 24], 256, 3
     else:
         sizes_2d, sizes_3d, overhead_n, repeats = [256, 512, 1024], [32, 64, 96], 1024, 3
     RESULTS.mkdir(exist_ok=True)
-    rows = baselines(sizes_2d, sizes_3d)
     suffix = "_quick" if args.quick else ""
-    write_table(RESULTS / f"baselines{suffix}", rows)
-    overhead = wrapper_overhead(overhead_n, repeats)
-    write_table(RESULTS / f"wrapper_overhead{suffix}", overhead)
-    print()
-    print(markdown_table(rows))
-    print(markdown_table(overhead))
+    if args.only != "overhead":
+        rows = baselines(sizes_2d, sizes_3d)
+        write_table(RESULTS / f"baselines{suffix}", rows)
+        print("\n" + markdown_table(rows))
+    if args.only != "baselines":
+        overhead = wrapper_overhead(overhead_n, repeats)
+        write_table(RESULTS / f"wrapper_overhead{suffix}", overhead)
+        print("\n" + markdown_table(overhead))
 
 
 if __name__ == "__main__":

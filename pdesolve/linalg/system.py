@@ -36,7 +36,7 @@ class LinearSystem:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._checks: dict[tuple, bool] = {}
+        self._checks: dict[Any, Any] = {}
         A = self.A
         if isinstance(A, np.ndarray | list) and not sp.issparse(A):
             A = np.asarray(A, dtype=float)
@@ -115,7 +115,10 @@ class LinearSystem:
 
     @property
     def b_norm(self) -> float:
-        return float(np.linalg.norm(self.b))
+        """``||b||`` (computed once: a system's A and b are not to be modified in place)."""
+        if "b_norm" not in self._checks:
+            self._checks["b_norm"] = float(np.linalg.norm(self.b))
+        return self._checks["b_norm"]
 
     def error_norms(self, x: np.ndarray) -> dict[str, float] | None:
         """Max and grid-L2 norms of ``x - exact`` (None when no exact solution is known).
