@@ -25,6 +25,10 @@ def list_problems() -> list[str]:
 
 
 # register the families (import order = registration order)
-from pdesolve.problems import diffusion, mesh_poisson, poisson  # noqa: E402, F401
+from pdesolve.problems import (  # noqa: E402, F401
+    diffusion,
+    mesh_poisson,
+    poisson,
+)
 
 __all__ = ["PROBLEMS", "Problem", "get_problem", "list_problems"]

@@ -83,7 +83,11 @@ def solve(
 
 
 # register the solvers
-from pdesolve.solvers import petsc_cg, scipy_cg  # noqa: E402, F401
+from pdesolve.solvers import (  # noqa: E402, F401
+    multigrid,
+    petsc_cg,
+    scipy_cg,
+)
 
 __all__ = [
     "SOLVERS",
