@@ -27,6 +27,7 @@ def list_problems() -> list[str]:
 # register the families (import order = registration order)
 from pdesolve.problems import (  # noqa: E402, F401
     diffusion,
+    inverse,
     mesh_poisson,
     poisson,
 )

@@ -84,8 +84,11 @@ def solve(
 
 # register the solvers
 from pdesolve.solvers import (  # noqa: E402, F401
+    firenet,
+    ista,
     multigrid,
     petsc_cg,
+    primal_dual,
     scipy_cg,
 )
 
