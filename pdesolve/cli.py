@@ -90,7 +90,8 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]
     except NotImplementedError:  # e.g. inverse problems: no linear system to write or compare
         system = None
     discretize_time = time.perf_counter() - t0
-    if pdesolve.solvers.SOLVERS.get(solver_name).solves_problems:
+    problem_level = pdesolve.solvers.SOLVERS.get(solver_name).solves_problems
+    if problem_level:
         # PINNs and inverse-problem solvers take the problem itself; a PINN's x lives on the grid
         result = pdesolve.solve(problem, method=solver_name, **solver_cfg)
     elif system is None:
@@ -100,7 +101,8 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]
     else:
         result = pdesolve.solve(system, method=solver_name, **solver_cfg)
     on_system = system is not None and np.shape(result.x) == (system.size,)
-    b_norm = system.b_norm if on_system else 0.0
+    # a relative residual of ||b - A x|| only means something for solvers of the linear system
+    b_norm = system.b_norm if on_system and not problem_level else 0.0
     errors = result.info.get("error")
     if on_system and errors is None:
         errors = system.error_norms(result.x)
