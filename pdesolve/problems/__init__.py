@@ -28,7 +28,10 @@ def list_problems() -> list[str]:
 from pdesolve.problems import (  # noqa: E402, F401
     diffusion,
     inverse,
+    laplace_eigen,
+    low_regularity,
     mesh_poisson,
+    oscillatory,
     poisson,
 )
 

@@ -88,6 +88,7 @@ from pdesolve.solvers import (  # noqa: E402, F401
     ista,
     multigrid,
     petsc_cg,
+    pinn,
     primal_dual,
     scipy_cg,
 )
