@@ -33,6 +33,7 @@ from pdesolve.problems import (  # noqa: E402, F401
     mesh_poisson,
     oscillatory,
     poisson,
+    pressure,
 )
 
 __all__ = ["PROBLEMS", "Problem", "get_problem", "list_problems"]

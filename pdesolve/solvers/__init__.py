@@ -84,6 +84,9 @@ def solve(
 
 # register the solvers
 from pdesolve.solvers import (  # noqa: E402, F401
+    dcdm,
+    deflated_cg,
+    fcg,
     firenet,
     ista,
     multigrid,

@@ -1,0 +1,112 @@
+"""The DCDM network (Kaneda et al., ICML 2023; METHODS.md §3.2): a fully convolutional CNN that
+maps a normalised residual on the grid to a search direction, in 3D and its 2D analogue.
+
+Layout (16 channels, 3^d kernels, 'same' padding, one pooling level):
+``conv_in`` (linear) → ``pre`` residual pairs → [average-pool 2 → ``coarse`` residual pairs →
+nearest upsample 2, + skip] → ``post`` residual pairs → 1×1 conv to one channel. A residual pair is
+``h ← relu(h + conv_b(relu(conv_a(h))))``. Defaults (2, 3, 2) give the 14 hidden
+convolutions and ≈ 97.5k parameters of the paper's N = 64 model.
+Fields of odd size are zero-padded to even before pooling and cropped after, so a model trained on
+one grid runs on any other grid of the same dimension.
+
+>>> net = DCDMNet(dim=2)
+>>> net(torch.zeros(3, 1, 16, 16)).shape, net(torch.zeros(1, 1, 33, 20)).shape
+(torch.Size([3, 1, 16, 16]), torch.Size([1, 1, 33, 20]))
+>>> sum(p.numel() for p in DCDMNet(dim=3).parameters())
+97457
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+
+class _ResidualPair(nn.Module):
+    def __init__(self, conv: type[nn.Module], channels: int, bias: bool) -> None:
+        super().__init__()
+        self.a = conv(channels, channels, 3, padding=1, bias=bias)
+        self.b = conv(channels, channels, 3, padding=1, bias=bias)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return torch.relu(h + self.b(torch.relu(self.a(h))))
+
+
+class DCDMNet(nn.Module):
+    """The DCDM CNN; input and output ``(B, 1, *grid)`` (see the module docstring).
+
+    Parameters
+    ----------
+    dim : 2 or 3
+    channels : feature channels (16 in the paper)
+    pre, coarse, post : residual pairs before pooling, at the coarse level, after upsampling
+    bias : convolution biases (the paper's Keras model has them). Without them the network is
+        positively homogeneous, ``f(c r) = c f(r)`` for ``c > 0``, and ``f(0) = 0``: the shipped
+        2D model uses ``bias=False`` because a first model with biases became dominated by its
+        input-independent part ``f(0)`` and made DCDM(k=2) stagnate (data/dcdm/run2d_bias/).
+    """
+
+    def __init__(
+        self,
+        dim: int = 3,
+        channels: int = 16,
+        pre: int = 2,
+        coarse: int = 3,
+        post: int = 2,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if dim not in (2, 3):
+            raise ValueError(f"DCDMNet is 2D or 3D, got dim={dim!r}")
+        if channels < 1 or min(pre, coarse, post) < 0:
+            raise ValueError("channels must be >= 1 and pre/coarse/post >= 0")
+        self.config = {"dim": dim, "channels": channels, "pre": pre, "coarse": coarse, "post": post,
+                       "bias": bias}  # fmt: skip
+        self.dim = dim
+        conv = nn.Conv2d if dim == 2 else nn.Conv3d
+        self.conv_in = conv(1, channels, 3, padding=1, bias=bias)
+        self.pre = nn.Sequential(*[_ResidualPair(conv, channels, bias) for _ in range(pre)])
+        self.coarse = nn.Sequential(*[_ResidualPair(conv, channels, bias) for _ in range(coarse)])
+        self.post = nn.Sequential(*[_ResidualPair(conv, channels, bias) for _ in range(post)])
+        self.conv_out = conv(channels, 1, 1, bias=bias)
+        self.pool = nn.AvgPool2d(2) if dim == 2 else nn.AvgPool3d(2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != self.dim + 2 or x.shape[1] != 1:
+            raise ValueError(
+                f"DCDMNet(dim={self.dim}) takes (B, 1, *grid) with {self.dim} grid axes, "
+                f"got shape {tuple(x.shape)}"
+            )
+        shape = x.shape[2:]
+        pad = []
+        for n in reversed(shape):
+            pad += [0, n % 2]
+        h = self.pre(self.conv_in(nn.functional.pad(x, pad) if any(pad) else x))
+        c = self.coarse(self.pool(h))
+        up = nn.functional.interpolate(c, scale_factor=2, mode="nearest")
+        out = self.conv_out(self.post(h + up))
+        return out[(..., *[slice(0, n) for n in shape])]
+
+
+def save_dcdm_model(path: str | os.PathLike, model: DCDMNet, **extra: Any) -> None:
+    """Write ``model`` as a pdesolve checkpoint (constructor config included) to ``path``."""
+    from pdesolve.train.checkpoint import save_checkpoint
+
+    save_checkpoint(path, step=extra.pop("step", 0), config={"model": model.config}, model=model,
+                    **extra)  # fmt: skip
+
+
+def load_dcdm_model(path: str | os.PathLike, map_location: Any = "cpu") -> DCDMNet:
+    """Rebuild a ``DCDMNet`` from a checkpoint written by training or :func:`save_dcdm_model`."""
+    from pdesolve.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path, map_location=map_location)
+    cfg = ckpt["config"].get("model")
+    if not isinstance(cfg, dict):
+        raise ValueError(f"checkpoint {str(path)!r} holds no DCDM model config")
+    model = DCDMNet(**cfg)
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
