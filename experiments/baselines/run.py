@@ -114,7 +114,7 @@ def main() -> None:
     if args.quick:
         sizes_2d, sizes_3d, overhead_n, repeats = [64, 128], [16, 24], 256, 3
     else:
-        sizes_2d, sizes_3d, overhead_n, repeats = [256, 512, 1024], [32, 64, 96], 1024, 3
+        sizes_2d, sizes_3d, overhead_n, repeats = [256, 512, 1024], [32, 64, 96], 1024, 5
     RESULTS.mkdir(exist_ok=True)
     suffix = "_quick" if args.quick else ""
     if args.only != "overhead":

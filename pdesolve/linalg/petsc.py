@@ -34,7 +34,7 @@ def csr_to_petsc(A: sp.csr_matrix, comm=None):
     comm = comm or PETSc.COMM_WORLD
     n = A.shape[0]
     start, end = row_range(n, comm)
-    local = A[start:end]
+    local = A if (start, end) == (0, n) else A[start:end]  # no copy on one rank
     indptr = local.indptr.astype(PETSc.IntType, copy=False)
     indices = local.indices.astype(PETSc.IntType, copy=False)
     M = PETSc.Mat().createAIJ(
@@ -50,6 +50,10 @@ def vector_to_petsc(v: np.ndarray, comm=None):
     """A distributed PETSc vector holding this rank's part of the global ``v``."""
     PETSc = petsc()
     comm = comm or PETSc.COMM_WORLD
+    if comm.getSize() == 1:  # a sequential vector, as a plain petsc4py user would make
+        out = PETSc.Vec().createSeq(len(v), comm=comm)
+        out.setArray(v)
+        return out
     start, end = row_range(len(v), comm)
     out = PETSc.Vec().createMPI((end - start, len(v)), comm=comm)
     out.setArray(v[start:end])
