@@ -88,6 +88,7 @@ from pdesolve.solvers import (  # noqa: E402, F401
     deflated_cg,
     fcg,
     firenet,
+    hybrid,
     ista,
     multigrid,
     petsc_cg,

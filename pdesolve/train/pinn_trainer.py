@@ -133,6 +133,12 @@ class PINNTrainer:
         Also checkpoint every so many steps (0: only at the end).
     resume : path, optional
         A checkpoint of an earlier run with the same configuration to continue from.
+    init_from : path, optional
+        Transfer learning: start from the network weights of a checkpoint trained on another
+        problem of the same family (same model configuration); optimizer, step count and history
+        start afresh. Ignored when ``resume`` is given.
+    callback : callable, optional
+        Called as ``callback(trainer)`` after every logged step (step 0 included).
     """
 
     def __init__(
@@ -164,6 +170,8 @@ class PINNTrainer:
         checkpoint_every: int = 0,
         resume: str | os.PathLike | None = None,
         progress: bool | None = None,
+        init_from: str | os.PathLike | None = None,
+        callback: Callable[[PINNTrainer], None] | None = None,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -195,6 +203,7 @@ class PINNTrainer:
             "schedule_options": dict(schedule_options or {}), "dtype": dtype, "seed": int(seed),
             "test_points": int(test_points), "monitor_points": int(monitor_points),
             "log_every": int(log_every), "loss": self.loss_kind,
+            "init_from": str(init_from) if init_from is not None else None,
         })  # fmt: skip
         self.device = torch.device(device)
         self.dtype = DTYPES[dtype]
@@ -202,6 +211,8 @@ class PINNTrainer:
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.checkpoint_every = int(checkpoint_every)
         self.resume = resume
+        self.init_from = init_from
+        self.callback = callback
         self.progress = progress
         self._build()
 
@@ -254,6 +265,8 @@ class PINNTrainer:
         self.reason = "its"
         if self.resume is not None:
             self.load(self.resume)
+        elif self.init_from is not None:
+            self.load_weights(self.init_from)
 
     def _to(self, x: Tensor) -> Tensor:
         return x.to(device=self.device, dtype=self.dtype)
@@ -363,6 +376,8 @@ class PINNTrainer:
         opt = self.optimizer if phase != "lbfgs" else self.lbfgs
         h["lr"].append(float(opt.param_groups[0]["lr"]) if opt is not None else float("nan"))
         h["time"].append(self.elapsed)
+        if self.callback is not None:
+            self.callback(self)
 
     # training --------------------------------------------------------------------------------
     @property
@@ -445,10 +460,18 @@ class PINNTrainer:
         )  # fmt: skip
         return str(path)
 
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Transfer learning: take the network weights of a checkpoint (same model config)."""
+        ckpt = load_checkpoint(path, map_location=self.device)
+        if _plain(ckpt["config"].get("model")) != self.config["model"]:
+            raise ValueError(f"checkpoint {str(path)!r} holds a different model "
+                             f"({ckpt['config'].get('model')}), not {self.config['model']}")
+        self.model.network.load_state_dict(ckpt["model"])
+
     def load(self, path: str | os.PathLike) -> None:
         """Continue from a checkpoint of a run with the same configuration."""
         ckpt = load_checkpoint(path, map_location=self.device)
-        ignore = {"steps", "lbfgs_steps", "test_points", "log_every"}
+        ignore = {"steps", "lbfgs_steps", "test_points", "log_every", "init_from"}
         mine = {k: v for k, v in self.config.items() if k not in ignore}
         theirs = {k: v for k, v in ckpt["config"].items() if k not in ignore}
         if mine != theirs:
