@@ -27,6 +27,12 @@ def gradient(values: Tensor, x: Tensor) -> Tensor:
     return grad
 
 
+def laplacian(values: Tensor, x: Tensor) -> Tensor:
+    """``Δ values`` row-wise by autograd (``x`` must require grad), keeping the graph."""
+    grad = gradient(values, x)
+    return sum(gradient(grad[:, i], x)[:, i] for i in range(x.shape[1]))
+
+
 class Problem(ABC):
     """A PDE problem with a continuous form and a discrete form.
 

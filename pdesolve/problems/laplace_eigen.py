@@ -24,7 +24,7 @@ from torch import Tensor
 
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.problems import PROBLEMS
-from pdesolve.problems.base import Problem, gradient
+from pdesolve.problems.base import Problem, laplacian
 from pdesolve.problems.domains import UnitBox
 
 
@@ -69,9 +69,7 @@ class LaplaceEigenProblem(Problem):
         if not x.requires_grad:
             x = x.clone().requires_grad_(True)
         values = u(x).reshape(-1)
-        grad = gradient(values, x)
-        laplacian = sum(gradient(grad[:, i], x)[:, i] for i in range(x.shape[1]))
-        return -laplacian - self.exact_eigenvalue * values
+        return -laplacian(values, x) - self.exact_eigenvalue * values
 
     def discretize(self, **overrides: Any) -> LinearSystem:
         raise NotImplementedError(

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.problems import PROBLEMS
-from pdesolve.problems.base import Problem, gradient
+from pdesolve.problems.base import Problem, laplacian
 from pdesolve.problems.domains import UnitBox
 
 
@@ -64,9 +64,7 @@ class OscillatoryProblem(Problem):
         if not x.requires_grad:
             x = x.clone().requires_grad_(True)
         values = u(x).reshape(-1)
-        grad = gradient(values, x)
-        laplacian = sum(gradient(grad[:, i], x)[:, i] for i in range(x.shape[1]))
-        return -laplacian + self.nonlinearity(values) - self.source(x)
+        return -laplacian(values, x) + self.nonlinearity(values) - self.source(x)
 
     def discretize(self, **overrides: Any) -> LinearSystem:
         raise NotImplementedError(

@@ -45,6 +45,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 from pdesolve.linalg.system import LinearSystem
+from pdesolve.problems.base import laplacian
 from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult
 from pdesolve.solvers.multigrid import SMOOTHERS, _Level
@@ -196,13 +197,7 @@ class PINNCorrector:
 
     def _laplacian(self, x: torch.Tensor) -> torch.Tensor:
         x = x.requires_grad_(True)
-        u = self._u(x)
-        (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
-        lap = torch.zeros_like(u)
-        for d in range(2):
-            (gd,) = torch.autograd.grad(g[:, d].sum(), x, create_graph=True)
-            lap = lap + gd[:, d]
-        return lap
+        return laplacian(self._u(x), x)
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
         scale = float(np.sqrt(np.mean(r * r)))
