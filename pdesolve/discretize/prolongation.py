@@ -16,14 +16,44 @@ Rules here (all in torch, differentiable, batched over leading axes):
   weight = minus the collapsed coupling over the collapsed centre, e.g. the weight of the west
   coarse point at an x-edge point is ``-sum(s[0, :]) / sum(s[1, :])``), corners by the
   zero-local-residual rule (``corner_weights``);
+* ``boxmg_pstencil``: Dendy's BoxMG operator-induced interpolation (symmetric, nine-point,
+  non-periodic variant of the BoxMG code; see "BoxMG" below);
 * ``constant_preserving_pstencil``: the collapsed rule with the collapsed off-diagonal couplings
-  normalised to sum to one (denominator ``-(w + e)`` instead of the collapsed centre ``c``). It
-  equals ``blackbox`` wherever the collapsed row sum vanishes (interior points of a diffusion
-  operator) and differs next to Dirichlet boundaries, where it extrapolates constants (weight 1)
-  instead of interpolating towards the zero boundary value. We first took this for Dendy's BoxMG
-  rule; it is not: it converges much worse than ``blackbox`` on Dirichlet problems (V(1,1) factor
-  about 0.6 vs 0.15 on log-normal n = 63), and for symmetric problems Dendy's (1982) collapsed
-  rule is, to our knowledge, the ``blackbox`` rule itself. Kept as a documented ablation.
+  normalised to sum to one (denominator ``-(w + e)`` instead of the collapsed centre ``c``) at
+  *every* point. It equals ``blackbox`` wherever the row sum vanishes (interior points of a
+  diffusion operator) and differs next to Dirichlet boundaries, where it extrapolates constants
+  (weight 1) instead of interpolating towards the zero boundary value; it converges much worse
+  than ``blackbox`` on Dirichlet problems (V(1,1) factor about 0.6 vs 0.15 on log-normal
+  n = 63). Kept as a documented ablation; it is *not* BoxMG (which switches per point, below).
+
+BoxMG (Dendy 1982, "Black box multigrid", J. Comput. Phys. 48; the variant implemented is the
+symmetric nine-point interpolation of the BoxMG code, as in its ``BMG2_SymStd_SETUP_interp_OI``
+routine for non-periodic boundary conditions). For a fine point with stencil ``s`` write
+``off = -(sum of its 8 off-diagonal entries)`` (>= 0 for an M-matrix), ``r = sum(s)`` (the row sum,
+so ``s_C = off + r``). Edge points: with the stencil collapsed across the interpolation direction
+into ``(w, c, e)`` (``w``: the column towards the coarse point being weighted), the weight is
+``-w / D`` with
+
+    D = -(w + e) + r · max(s_C - (1 + ε) off, 0) / (|s_C - (1 + ε) off| + eps),
+    ε = min(|w|, |e|) / s_C,
+
+i.e. ``D`` is the collapsed centre ``c = -(w + e) + r`` (the ``blackbox`` rule) where the row sum
+is significant (``r > ε · off``), and the off-diagonal sum ``-(w + e)`` (weights summing to one:
+constants interpolated exactly) where it is not. ``eps`` is the unit roundoff. Corner
+(cell-centre) points use the zero-local-residual rule of ``corner_weights`` with the same switch
+on the centre: ``s_C`` if ``r > ε · off``, else ``off``, with ``ε`` the smallest of the four
+collapsed side sums (west/east columns, south/north rows) over ``s_C``.
+
+What follows for our problems (proved by the rule, checked in tests): a Dirichlet diffusion
+operator has zero row sums away from the boundary, where both rules give ``D = -(w + e)``; the
+fine points with ``r > 0`` are the boundary-adjacent ones, and in our C-point convention (coarse
+points at odd indices, ``n = 2^k - 1``) each of them has a whole eliminated (zero) side towards
+the boundary, hence ``ε = 0`` and ``D = c``. Galerkin coarse levels inherit this structure. So on
+Dirichlet problems in our convention BoxMG *coincides* with ``blackbox`` up to rounding; the two
+differ where a row has a small positive row sum with both sides coupled (e.g. a weak absorption
+term ``σu``, or BoxMG's own coarsening, whose coarse grid contains the boundary-adjacent points;
+we keep one C-point convention for every rule). There BoxMG still interpolates constants exactly
+and ``blackbox`` does not.
 
 >>> import torch
 >>> from pdesolve.discretize.finite_difference import bilinear_fe_stencil
@@ -80,14 +110,28 @@ def gather_neighbour_stencils(stencil: Tensor, periodic: bool = False) -> Tensor
     return torch.stack(out, dim=-3)
 
 
-def collapsed_edge_weights(stencils5: Tensor, constant_preserving: bool = False) -> Tensor:
+def _boxmg_switch(s: Tensor, eps_ratio: Tensor) -> Tensor:
+    """BoxMG's factor ``max(s_C - (1 + ε) off, 0) / (|s_C - (1 + ε) off| + eps)``: about 1 where
+    the row sum of stencil ``s`` exceeds ``ε · off``, else 0 (see the module docstring)."""
+    centre = s[..., 1, 1]
+    off = centre - s.sum(dim=(-2, -1))
+    gap = centre - (1.0 + eps_ratio) * off
+    return gap.clamp_min(0.0) / (gap.abs() + torch.finfo(s.dtype).eps / 2)
+
+
+def collapsed_edge_weights(
+    stencils5: Tensor, constant_preserving: bool = False, boxmg: bool = False
+) -> Tensor:
     """Collapsed-stencil edge weights ``(..., 4)``: right, left, up, down, from the 5 stencils.
 
     Entry 0 is the weight of the coarse point at the fine point to its right: with the right
     point's stencil ``s`` collapsed along y, ``w = sum(s[0, :])``, ``c = sum(s[1, :])``,
     ``e = sum(s[2, :])``, the weight is ``-w / c`` (or ``w / (w + e)`` when
-    ``constant_preserving``). The others follow by symmetry.
+    ``constant_preserving``; BoxMG's switched denominator when ``boxmg``). The others follow by
+    symmetry.
     """
+    if constant_preserving and boxmg:
+        raise ValueError("choose one of constant_preserving and boxmg")
     right, left, up, down = (stencils5[..., k, :, :] for k in range(1, 5))
 
     def rule(s: Tensor, axis: int, near: int) -> Tensor:
@@ -95,6 +139,10 @@ def collapsed_edge_weights(stencils5: Tensor, constant_preserving: bool = False)
         towards, centre, away = col[..., near], col[..., 1], col[..., 2 - near]
         if constant_preserving:
             return towards / (towards + away)
+        if boxmg:
+            ratio = torch.minimum(towards.abs(), away.abs()) / s[..., 1, 1]
+            row_sum = s.sum(dim=(-2, -1))
+            return -towards / (-(towards + away) + row_sum * _boxmg_switch(s, ratio))
         return -towards / centre
 
     return torch.stack(
@@ -102,13 +150,14 @@ def collapsed_edge_weights(stencils5: Tensor, constant_preserving: bool = False)
     )
 
 
-def corner_weights(stencil: Tensor, edge: Tensor) -> Tensor:
+def corner_weights(stencil: Tensor, edge: Tensor, boxmg: bool = False) -> Tensor:
     """Assemble full P-stencils from edge weights; corners by the zero-local-residual rule.
 
     ``edge`` has shape ``(..., nc, nc, 4)`` (right, left, up, down weights of each coarse point).
     For the corner ``F = (2I + 1 + da, 2J + 1 + db)`` with fine stencil ``s``, the weight is
     ``-(s[1-da, 1-db] + s[1, 1-db] * P_x + s[1-da, 1] * P_y) / s[1, 1]`` where ``P_x``, ``P_y``
-    are the coarse point's weights at its edge points on the ``da`` and ``db`` sides.
+    are the coarse point's weights at its edge points on the ``da`` and ``db`` sides. With
+    ``boxmg`` the centre ``s[1, 1]`` is replaced by BoxMG's switched denominator.
     """
     n = stencil.shape[-3]
     nc = edge.shape[-2]
@@ -122,9 +171,20 @@ def corner_weights(stencil: Tensor, edge: Tensor) -> Tensor:
         for db in (-1, 1):
             s = stencil[..., side[da][:, None], side[db][None, :], :, :]
             num = s[..., 1 - da, 1 - db] + s[..., 1, 1 - db] * ex[da] + s[..., 1 - da, 1] * ey[db]
-            entries[(1 + da, 1 + db)] = -num / s[..., 1, 1]
+            entries[(1 + da, 1 + db)] = -num / (_boxmg_corner_centre(s) if boxmg else s[..., 1, 1])
     rows = [torch.stack([entries[(a, b)] for b in range(3)], dim=-1) for a in range(3)]
     return torch.stack(rows, dim=-2)
+
+
+def _boxmg_corner_centre(s: Tensor) -> Tensor:
+    """BoxMG's corner denominator: ``s_C`` where the row sum is significant, else ``off``."""
+    sides = torch.stack(
+        [s[..., 0, :].sum(-1), s[..., 2, :].sum(-1), s[..., :, 0].sum(-1), s[..., :, 2].sum(-1)],
+        dim=-1,
+    )
+    ratio = sides.abs().amin(dim=-1) / s[..., 1, 1]
+    off = s[..., 1, 1] - s.sum(dim=(-2, -1))
+    return off + (s[..., 1, 1] - off) * _boxmg_switch(s, ratio)
 
 
 def _boundary_edges(edge: Tensor, fallback: Tensor, periodic: bool) -> Tensor:
@@ -182,6 +242,20 @@ def blackbox_pstencil(stencil: Tensor, periodic: bool = False) -> Tensor:
     """Greenfeld et al.'s black-box P-stencils: collapsed edge rule, zero-residual corners."""
     edge = collapsed_edge_weights(gather_neighbour_stencils(stencil, periodic))
     return corner_weights(stencil, edge)
+
+
+def boxmg_pstencil(stencil: Tensor, periodic: bool = False) -> Tensor:
+    """Dendy's BoxMG P-stencils (switched collapsed rule; see the module docstring).
+
+    >>> import torch
+    >>> from pdesolve.discretize.finite_difference import bilinear_fe_stencil
+    >>> from pdesolve.discretize.grid import StructuredGrid
+    >>> s = torch.as_tensor(bilinear_fe_stencil(StructuredGrid(2, 7), torch.ones(8, 8).numpy()))
+    >>> bool(torch.allclose(boxmg_pstencil(s), bilinear_pstencil((3, 3), dtype=s.dtype)))
+    True
+    """
+    edge = collapsed_edge_weights(gather_neighbour_stencils(stencil, periodic), boxmg=True)
+    return corner_weights(stencil, edge, boxmg=True)
 
 
 def constant_preserving_pstencil(stencil: Tensor, periodic: bool = False) -> Tensor:

@@ -7,6 +7,8 @@ Coefficient families (``coefficient=``):
 * ``checkerboard``: ``k`` alternates between 1 and ``contrast`` on ``blocks^d`` equal boxes.
 * ``lognormal``: cell-wise ``k = exp(σ N(0, 1))`` on ``cells^d`` cells (default: the grid's own
   ``(n + 1)^d`` cells), seeded, as in Greenfeld et al. (METHODS.md §2).
+* ``uniform``: cell-wise ``k ~ U(low, high)`` (default ``U(0, 1)``) on the same cells, seeded; an
+  out-of-distribution family for the learned multigrid prolongation.
 
 Schemes (``scheme=``): ``fd`` (3/5/7-point, harmonic face averages of nodal ``k``) and, in 2D,
 ``fe9`` (bilinear finite elements, cell-centred ``k``, the 9-point stencil of METHODS.md §2).
@@ -40,7 +42,7 @@ from pdesolve.problems.base import Problem, gradient, to_numpy_fn
 from pdesolve.problems.domains import UnitBox
 from pdesolve.problems.manufactured import ManufacturedSolution, make_solution
 
-COEFFICIENTS = ("constant", "smooth", "checkerboard", "lognormal")
+COEFFICIENTS = ("constant", "smooth", "checkerboard", "lognormal", "uniform")
 SCHEMES = ("fd", "fe9")
 
 
@@ -66,6 +68,8 @@ class GridDiffusionProblem(Problem):
         seed: int = 0,
         frequency: int = 1,
         modes: tuple[int, ...] = (1, 4, 16),
+        low: float = 0.0,
+        high: float = 1.0,
     ) -> None:
         if dim not in (1, 2, 3):
             raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
@@ -77,12 +81,12 @@ class GridDiffusionProblem(Problem):
             raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
         if scheme == "fe9" and dim != 2:
             raise ValueError("scheme 'fe9' (bilinear FE 9-point stencil) needs dim=2")
-        if coefficient in ("checkerboard", "lognormal") and solution is not None:
+        if coefficient in ("checkerboard", "lognormal", "uniform") and solution is not None:
             solution = None  # no closed-form solution across coefficient jumps: f = 1, g = 0
         super().__init__(
             dim=dim, n=n, coefficient=coefficient, solution=solution, scheme=scheme,
             k_value=k_value, contrast=contrast, blocks=blocks, sigma=sigma, cells=cells, seed=seed,
-            frequency=frequency, modes=tuple(modes),
+            frequency=frequency, modes=tuple(modes), low=low, high=high,
         )  # fmt: skip
         self.dim = dim
         self.grid = StructuredGrid(dim=dim, n=n)
@@ -108,6 +112,16 @@ class GridDiffusionProblem(Problem):
             cells = int(cells) if cells is not None else n + 1
             rng = np.random.default_rng(seed)
             self.log_k = torch.as_tensor(sigma * rng.standard_normal((cells,) * dim))
+            self.cells = cells
+        if self.family == "uniform":
+            if not 0.0 <= low < high:
+                raise ValueError(f"uniform coefficients need 0 <= low < high, got {low}, {high}")
+            cells = int(cells) if cells is not None else n + 1
+            rng = np.random.default_rng(seed)
+            k = rng.uniform(low, high, (cells,) * dim)
+            if np.any(k <= 0):
+                raise ValueError("a uniform coefficient sample is not positive; raise low")
+            self.log_k = torch.as_tensor(np.log(k))
             self.cells = cells
 
     # continuous form -------------------------------------------------------------------------

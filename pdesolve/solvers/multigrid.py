@@ -4,7 +4,10 @@ Full 2:1 coarsening on Dirichlet grids with ``n = 2^k - 1`` interior nodes per d
 point ``(I, J)`` is fine node ``(2I + 1, 2J + 1)`` (odd fine indices, the one C-point convention
 of ``pdesolve.discretize.prolongation``). Prolongations are built from 3×3 P-stencils per coarse
 point: ``bilinear``, ``blackbox`` (collapsed-stencil rule of Greenfeld et al.'s baseline),
-``constant_preserving`` (an ablation), ``learned`` (a ``ProlongationNet``). Coarse
+``boxmg`` (Dendy's BoxMG rule: collapsed stencil with a row-sum-switched denominator; it
+coincides with ``blackbox`` on Dirichlet diffusion problems in this C-point convention, see
+``pdesolve.discretize.prolongation``), ``constant_preserving`` (an ablation), ``learned`` (a
+``ProlongationNet``). Coarse
 operators are Galerkin ``Pᵀ A P`` (scipy sparse); operator-dependent rules read the coarse stencil
 back from the Galerkin matrix on every level. Smoothers: lexicographic and red-black Gauss–Seidel
 (exact triangular solves in the given ordering, through a natural-order sparse LU of the
@@ -37,6 +40,7 @@ import torch
 from pdesolve.discretize.prolongation import (
     bilinear_pstencil,
     blackbox_pstencil,
+    boxmg_pstencil,
     coarse_size,
     constant_preserving_pstencil,
 )
@@ -44,7 +48,7 @@ from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult
 
-PROLONGATIONS = ("bilinear", "blackbox", "constant_preserving", "learned")
+PROLONGATIONS = ("bilinear", "blackbox", "boxmg", "constant_preserving", "learned")
 SMOOTHERS = ("gauss_seidel", "red_black", "jacobi")
 CYCLES = ("V", "W", "F")
 KRYLOV = ("none", "cg", "petsc_cg")
@@ -106,6 +110,8 @@ def pstencil_for(
             p = bilinear_pstencil((nc, nc))
         elif rule == "blackbox":
             p = blackbox_pstencil(s)
+        elif rule == "boxmg":
+            p = boxmg_pstencil(s)
         elif rule == "constant_preserving":
             p = constant_preserving_pstencil(s)
         elif rule == "learned":
@@ -175,7 +181,7 @@ class MultigridHierarchy:
         The fine operator (``stencil_to_csr(stencil)``).
     stencil : ndarray, shape (n, n, 3, 3)
         Its stencil, ``n = 2^k - 1``.
-    prolongation : {"bilinear", "blackbox", "constant_preserving", "learned"}
+    prolongation : {"bilinear", "blackbox", "boxmg", "constant_preserving", "learned"}
     smoother : {"gauss_seidel", "red_black", "jacobi"}
     presmooth, postsmooth : int
         Sweeps before and after the coarse-grid correction.

@@ -46,32 +46,11 @@ def _rect_to_petsc(P: sp.csr_matrix, comm):
     return M
 
 
-def solve_petsc_cg_pcmg(
-    system: LinearSystem,
-    prolongations: Sequence[sp.csr_matrix],
-    stopping: StoppingRule,
-    x0: np.ndarray | None = None,
-    cycle: str = "V",
-) -> SolveResult:
-    """KSPCG + PCMG over ``prolongations`` (finest first) for ``system``; one rank only."""
-    PETSc = petsc()
-    comm = PETSc.COMM_SELF
-    if PETSc.COMM_WORLD.getSize() > 1:
-        raise ValueError("PCMG with user prolongations runs on one rank in pdesolve")
+def pcmg_options(cycle: str = "V") -> dict[str, object]:
+    """PETSc options (without prefix) of the PCMG preconditioner used here."""
     if cycle not in ("V", "W"):
         raise ValueError(f"PETSc PCMG runs V or W cycles here, got {cycle!r}")
-    t0 = time.perf_counter()
-    A = csr_to_petsc(system.A, comm)
-    b = vector_to_petsc(system.b, comm)
-    x = vector_to_petsc(np.zeros_like(system.b) if x0 is None else x0, comm)
-    r = b.duplicate()
-    mats = [_rect_to_petsc(P, comm) for P in prolongations]
-    nlev = len(mats) + 1
-    ksp = PETSc.KSP().create(comm)
-    prefix = f"pdesolve_pcmg_{next(_prefix_counter)}_"
-    ksp.setOptionsPrefix(prefix)
-    database = PETSc.Options()
-    opts = {
+    return {
         "ksp_type": "cg",
         "ksp_norm_type": "unpreconditioned",
         "pc_type": "mg",
@@ -89,22 +68,83 @@ def solve_petsc_cg_pcmg(
         "mg_coarse_pc_type": "lu",
         "pc_mg_cycle_type": cycle.lower(),
     }
-    names = []
+
+
+class PCMGKSP:
+    """A set-up PETSc KSPCG + PCMG over user prolongations (finest first); one rank only.
+
+    ``ksp``, ``pc`` and the PETSc matrix ``A`` are attributes; ``pc.apply(r, z)`` is one cycle
+    (``z = M⁻¹ r``). Call ``destroy()`` when done (it also removes the prefixed options).
+
+    >>> import numpy as np, pdesolve
+    >>> from pdesolve.solvers.multigrid import MultigridHierarchy
+    >>> system = pdesolve.get_problem("poisson", dim=2, n=15, scheme="fe9").discretize()
+    >>> mg = MultigridHierarchy(system.A, system.stencil, prolongation="bilinear")
+    >>> pcmg = PCMGKSP(system.A, mg.prolongations())
+    >>> r = pcmg.A.createVecLeft(); z = pcmg.A.createVecRight(); r.set(1.0)
+    >>> pcmg.pc.apply(r, z)
+    >>> bool(z.norm() > 0); pcmg.destroy()
+    True
+    """
+
+    def __init__(self, A: sp.spmatrix, prolongations: Sequence[sp.csr_matrix],
+                 cycle: str = "V") -> None:
+        PETSc = petsc()
+        comm = PETSc.COMM_SELF
+        if PETSc.COMM_WORLD.getSize() > 1:
+            raise ValueError("PCMG with user prolongations runs on one rank in pdesolve")
+        self.options = pcmg_options(cycle)
+        self.A = csr_to_petsc(sp.csr_matrix(A), comm)
+        self._mats = [_rect_to_petsc(P, comm) for P in prolongations]
+        nlev = len(self._mats) + 1
+        self.levels = nlev
+        self.ksp = PETSc.KSP().create(comm)
+        self._prefix = f"pdesolve_pcmg_{next(_prefix_counter)}_"
+        self.ksp.setOptionsPrefix(self._prefix)
+        self._names: list[str] = []
+        database = PETSc.Options()
+        for key, value in self.options.items():
+            database.setValue(self._prefix + key, value)
+            self._names.append(self._prefix + key)
+        self.ksp.setOperators(self.A)
+        self.pc = self.ksp.getPC()
+        self.pc.setType("mg")
+        self.pc.setMGLevels(nlev)
+        for k, P in enumerate(self._mats):  # PETSc level nlev-1 is the finest
+            self.pc.setMGInterpolation(nlev - 1 - k, P)
+        self.ksp.setFromOptions()
+        self.ksp.setUp()
+
+    def destroy(self) -> None:
+        """Free the PETSc objects and remove this solver's options."""
+        database = petsc().Options()
+        for name in self._names:
+            database.delValue(name)
+        self._names = []
+        for obj in (self.ksp, self.A, *self._mats):
+            obj.destroy()
+
+
+def solve_petsc_cg_pcmg(
+    system: LinearSystem,
+    prolongations: Sequence[sp.csr_matrix],
+    stopping: StoppingRule,
+    x0: np.ndarray | None = None,
+    cycle: str = "V",
+) -> SolveResult:
+    """KSPCG + PCMG over ``prolongations`` (finest first) for ``system``; one rank only."""
+    PETSc = petsc()
+    comm = PETSc.COMM_SELF
+    t0 = time.perf_counter()
+    solver = PCMGKSP(system.A, prolongations, cycle)
+    ksp, A = solver.ksp, solver.A
+    b = vector_to_petsc(system.b, comm)
+    x = vector_to_petsc(np.zeros_like(system.b) if x0 is None else x0, comm)
+    r = b.duplicate()
     try:
-        for key, value in opts.items():
-            database.setValue(prefix + key, value)
-            names.append(prefix + key)
-        ksp.setOperators(A)
-        pc = ksp.getPC()
-        pc.setType("mg")
-        pc.setMGLevels(nlev)
-        for k, P in enumerate(mats):  # PETSc level nlev-1 is the finest
-            pc.setMGInterpolation(nlev - 1 - k, P)
-        ksp.setFromOptions()
         ksp.setTolerances(rtol=stopping.rtol, atol=stopping.atol, max_it=stopping.maxiter)
         ksp.setInitialGuessNonzero(x0 is not None)
         ksp.setConvergenceHistory(length=stopping.maxiter + 1, reset=True)
-        ksp.setUp()
         setup_time = time.perf_counter() - t0
         t1 = time.perf_counter()
         ksp.solve(b, x)
@@ -119,10 +159,10 @@ def solve_petsc_cg_pcmg(
             reason = stopping.reason_for(true_norm, system.b_norm) or ConvergedReason.DIVERGED_ITS
         iterations = ksp.getIterationNumber()
         solution = gather_vector(x)
+        opts, nlev = solver.options, solver.levels
     finally:
-        for name in names:
-            database.delValue(name)
-        for obj in (ksp, A, b, x, r, *mats):
+        solver.destroy()
+        for obj in (b, x, r):
             obj.destroy()
     return SolveResult(
         x=solution, converged=reason.converged, reason=reason, iterations=iterations,

@@ -7,9 +7,13 @@ with the bilinear-FE stencil; the loss is the two-grid ``||M_θ||_F²`` over blo
 periodic log-normal problems coarsened with the current network to 8×8 blocks, whose 9-point
 stencils are no longer FE-like (METHODS.md §2.5). Float64 / complex128 throughout.
 
-Retrain the shipped checkpoint (about 10 minutes on one core)::
+Retrain from scratch (about 15 minutes on one core)::
 
     python -m pdesolve.train.prolongation_training --out data/learned_multigrid
+
+``--init-from CHECKPOINT`` continues training a saved network (its width, depth and
+``blackbox_skip`` are taken from the checkpoint); data, optimiser and curriculum are fresh.
+``data/learned_multigrid/README.md`` gives the commands that rebuild the shipped checkpoint.
 
 >>> cfg = TrainConfig(samples=64, test_samples=8, batch=32, curriculum=(16,), width=8, blocks=1)
 >>> net, log = train(cfg)
@@ -57,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
+    init_from: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,7 +106,15 @@ def train(cfg: TrainConfig, log_every: int = 0) -> tuple[ProlongationNet, list[d
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = torch.device(cfg.device)
-    net = ProlongationNet(cfg.width, cfg.blocks, cfg.blackbox_skip).to(device)
+    net = ProlongationNet(cfg.width, cfg.blocks, cfg.blackbox_skip)
+    if cfg.init_from:
+        ckpt = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
+        arch = {"width": cfg.width, "blocks": cfg.blocks, "blackbox_skip": cfg.blackbox_skip}
+        if ckpt["config"] != arch:
+            raise ValueError(f"--init-from {cfg.init_from} has architecture {ckpt['config']}, "
+                             f"the run asks for {arch}")
+        net.load_state_dict(ckpt["model"])
+    net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     data = lognormal_blocks(cfg.samples, 8, rng)
     test = lognormal_blocks(cfg.test_samples, 8, rng)
@@ -166,9 +179,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reduction", default=defaults.reduction)
     parser.add_argument("--device", default=defaults.device)
     parser.add_argument("--curriculum", default=",".join(map(str, defaults.curriculum)))
+    parser.add_argument("--init-from", default=None,
+                        help="continue training this checkpoint (architecture taken from it)")
     args = vars(parser.parse_args(argv))
     out = Path(args.pop("out"))
     args["curriculum"] = tuple(int(v) for v in args["curriculum"].split(","))
+    if args["init_from"]:
+        arch = torch.load(args["init_from"], map_location="cpu", weights_only=False)["config"]
+        args.update(width=arch["width"], blocks=arch["blocks"],
+                    blackbox_skip=arch["blackbox_skip"])
     cfg = TrainConfig(**args)
     net, log = train(cfg, log_every=50)
     print("saved", save(net, cfg, log, out))

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 
 import pdesolve
-from pdesolve.discretize.prolongation import bilinear_pstencil, blackbox_pstencil
+from pdesolve.discretize.prolongation import bilinear_pstencil, blackbox_pstencil, boxmg_pstencil
 from pdesolve.nn.prolongation import ProlongationNet, learned_pstencil
 from pdesolve.solvers.multigrid import (
     DEFAULT_CHECKPOINT,
@@ -86,6 +86,45 @@ def test_blackbox_reproduces_bilinear_for_constant_coefficients() -> None:
         s = torch.as_tensor(_system(15, "poisson", scheme=scheme).stencil)
         p = blackbox_pstencil(s)
         np.testing.assert_allclose(p.numpy(), bilinear_pstencil((7, 7)).numpy(), atol=1e-14)
+
+
+def test_boxmg_reduces_to_bilinear_for_constant_coefficients() -> None:
+    for scheme in ("fd", "fe9"):
+        s = torch.as_tensor(_system(15, "poisson", scheme=scheme).stencil)
+        np.testing.assert_allclose(boxmg_pstencil(s).numpy(), bilinear_pstencil((7, 7)).numpy(),
+                                   atol=1e-14)
+
+
+@pytest.mark.parametrize("coefficient", ["lognormal", "uniform", "checkerboard"])
+def test_boxmg_coincides_with_blackbox_on_dirichlet_diffusion(coefficient: str) -> None:
+    # zero row sums in the interior; at boundary-adjacent points (r > 0) one collapsed side is
+    # the eliminated boundary, so BoxMG's switch picks the collapsed centre: every level agrees
+    system = _system(63, coefficient, seed=7)
+    bb = MultigridHierarchy(system.A, system.stencil, prolongation="blackbox")
+    box = MultigridHierarchy(system.A, system.stencil, prolongation="boxmg")
+    assert len(bb.levels) == len(box.levels) == 5
+    for lb, lx in zip(bb.levels[:-1], box.levels[:-1], strict=True):
+        assert abs(lb.P - lx.P).max() <= 1e-13 * abs(lb.P).max()
+
+
+def test_boxmg_interpolates_constants_with_a_weak_absorption_term() -> None:
+    # a small positive row sum (sigma u, sigma = 1e-4 of the diagonal) switches BoxMG to the
+    # constant-preserving denominator: P 1 = 1 at every fine point whose coarse neighbours are
+    # interior; black-box's collapsed centre then loses constants at the O(sigma) level
+    n = 31
+    s = _system(n, seed=2).stencil.copy()
+    s[..., 1, 1] *= 1 + 1e-4
+    st = torch.as_tensor(s)
+    ones = {}
+    for name, rule in (("boxmg", boxmg_pstencil), ("blackbox", blackbox_pstencil)):
+        P = prolongation_matrix(rule(st).numpy(), n)
+        ones[name] = (P @ np.ones(P.shape[1])).reshape(n, n)[1:-1, 1:-1]
+    assert np.abs(ones["boxmg"] - 1).max() < 1e-13
+    assert np.abs(ones["blackbox"] - 1).max() > 1e-6
+    # next to the Dirichlet boundary both rules interpolate towards zero (weights below one)
+    P = prolongation_matrix(boxmg_pstencil(st).numpy(), n)
+    edge = (P @ np.ones(P.shape[1])).reshape(n, n)[0, 1::2]
+    assert np.all(edge < 0.99)
 
 
 def test_blackbox_beats_bilinear_on_lognormal() -> None:
