@@ -226,21 +226,25 @@ def test_untrained_network_with_skip_is_blackbox_in_the_interior() -> None:
 
 
 def test_shipped_learned_prolongation_against_blackbox() -> None:
-    # measured with the shipped checkpoint: V(1,1) asymptotic factor below black-box's on 83 of
-    # 100 seeded log-normal problems at n = 63 (seeds 2000-2099), mean ratio 0.92, worst 1.17;
-    # asserted with margin. (The target, >= 80% of 20 problems, is met on some seed sets
-    # and not others: 14/20 on seeds 100-119; more training is needed to make it robust.)
+    # The criterion: learned V(1,1) factor below black-box's on >= 80% of 20 seeded
+    # log-normal problems at n = 63. Measured with the shipped checkpoint (fine-tuned with the
+    # S C S loss, data/learned_multigrid/README.md) on seed sets never used for model choice:
+    # 90/100 on seeds 4000-4099 (every set of 20 at >= 17), 91/100 on these seeds 2000-2099
+    # (36/40 here, 18/20 on the first 20), mean ratio 0.91, worst 1.09. The first checkpoint
+    # (stage 1 alone) had 83-84/100 with sets of 20 down to 14/20, so the thresholds below are
+    # a few problems under the measured counts, not at them.
     assert DEFAULT_CHECKPOINT.exists()
     net = load_network(None)
-    wins, ratios = 0, []
-    for seed in range(2000, 2100):
+    wins, ratios = [], []
+    for seed in range(2000, 2040):
         system = _system(63, seed=seed)
         kw = {"cycles": 40, "seed": seed}
         ours = MultigridHierarchy(system.A, system.stencil, prolongation="learned", net=net)
         bb = MultigridHierarchy(system.A, system.stencil, prolongation="blackbox")
         f_ours, f_bb = ours.convergence_factor(**kw), bb.convergence_factor(**kw)
-        wins += f_ours < f_bb
+        wins.append(f_ours < f_bb)
         ratios.append(f_ours / f_bb)
-    assert wins >= 75, wins
+    assert sum(wins[:20]) >= 16, sum(wins[:20])  # the 80% of 20
+    assert sum(wins) >= 32, sum(wins)
     assert np.mean(ratios) < 0.95, np.mean(ratios)
-    assert max(ratios) < 1.25, max(ratios)
+    assert max(ratios) < 1.2, max(ratios)
