@@ -71,8 +71,16 @@ def ssim(img: np.ndarray, ref: np.ndarray, sigma: float = 1.5) -> float:
 
 
 # ------------------------------------------------------------------------------ convergence ---
-def convergence(out: Path, quick: bool, report: list[str]) -> None:
-    n = 64 if quick else 256
+def convergence(
+    out: Path, quick: bool, report: list[str], n: int | None = None, ref_its: int | None = None
+) -> None:
+    """Relative error and objective gap against layers; ``n`` = image side (256 by default).
+
+    At N = 512 (``convergence512``) the reference uses 2500 CP iterations and a 2500-layer
+    FIRENET (p = 20) instead of 6000 of each, to stay within ~10 core-minutes."""
+    big = n is not None
+    n = n or (64 if quick else 256)
+    tag = f"_{n}" if big else ""
     lam, noise = 3e-3, 0.02
     problem = pdesolve.get_problem(
         "compressed_sensing",
@@ -86,12 +94,13 @@ def convergence(out: Path, quick: bool, report: list[str]) -> None:
     )
     A, y, c_true = problem.operator, problem.measurements, problem.coefficients
     total = 200 if quick else 400
-    ref_its = 1500 if quick else 6000
+    ref_its = ref_its or (1500 if quick else 6000)
+    ref_p = 20 if big else 40
     t0 = time.perf_counter()
     ref = chambolle_pock_block(
         A, y, torch.zeros_like(c_true), lam=lam, tau=1.0, sigma=1.0, p=ref_its
     )
-    long_fn = firenet(A, y, lam=lam, inner_iterations=40, restarts=ref_its // 40, delta=0.0)
+    long_fn = firenet(A, y, lam=lam, inner_iterations=ref_p, restarts=ref_its // ref_p, delta=0.0)
     cands = [ref.x, ref.x_last, long_fn]
     fvals = [float(sr_lasso_objective(A, c, y, lam)) for c in cands]
     f_star = min(fvals)
@@ -146,7 +155,7 @@ def convergence(out: Path, quick: bool, report: list[str]) -> None:
         for m, pts in curves.items()
         for k, e, d, g in pts
     ]
-    write_csv(out / "convergence.csv", rows)
+    write_csv(out / f"convergence{tag}.csv", rows)
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
     for m, pts in curves.items():
         k = [p[0] for p in pts]
@@ -172,14 +181,14 @@ def convergence(out: Path, quick: bool, report: list[str]) -> None:
     ax[0].legend(fontsize=8)
     fig.suptitle(f"N = {n}, 25% multilevel Fourier, Haar, 2% noise, λ = {lam}")
     fig.tight_layout()
-    fig.savefig(out / "convergence.png", dpi=110)
+    fig.savefig(out / f"convergence{tag}.png", dpi=110)
     plt.close(fig)
     at = {m: pts[-1] for m, pts in curves.items()}
     lines = [
         f"## Convergence (N = {n}, 25% multilevel Fourier sampling, Haar, 2% noise, λ = {lam})",
         "",
         f"Reference F* from {ref_its} CP iterations and a {ref_its}-layer FIRENET "
-        f"(p = 40), best of the two ({ref_time:.1f} s); the SR-LASSO minimiser is "
+        f"(p = {ref_p}), best of the two ({ref_time:.1f} s); the SR-LASSO minimiser is "
         f"{sr_err:.4f} from the truth (relative).",
         "",
         f"| method | rel. error to truth @{total} | rel. distance to minimiser @{total} | "
@@ -197,7 +206,246 @@ def convergence(out: Path, quick: bool, report: list[str]) -> None:
             f"{m}: rel. error to truth at 25/50/100/200 layers = "
             + ", ".join(f"{pt[1]:.4f}" for pt in marks)
         )
-    report.extend([*lines, "", "![convergence](convergence.png)", ""])
+    report.extend([*lines, "", f"![convergence](convergence{tag}.png)", ""])
+
+
+# ---------------------------------------------------------------- sharpness and the p = 5 stall ---
+def _transcribed_firenet(A, y, lam: float, p: int, restarts: int, delta: float) -> torch.Tensor:
+    """METHODS.md §4.2 / the official ``cp_expo_sr_lasso`` + ``cp_ergodic_sr_lasso``, line by
+    line (τ = σ = 1, L_A = 1), written independently of ``pdesolve.solvers``: a cross-check."""
+    psi, eps = torch.zeros(A.domain_shape, dtype=torch.float64), float(torch.linalg.norm(y))
+    for _ in range(restarts):
+        eps = math.exp(-1) * (delta + eps)
+        beta = eps / 2.0
+        al = 1.0 / (beta * p)
+        xp, yp, x_sum = al * psi, torch.zeros_like(y), torch.zeros_like(psi)
+        for _ in range(p):
+            v = xp - A.adjoint(yp)
+            xpp = torch.clamp(v.abs() - lam, min=0.0) * torch.sign(v)
+            w = yp + A.forward(2 * xpp - xp) - al * y
+            ypp = min(1.0, 1.0 / (float(torch.linalg.norm(w)) + 1e-43)) * w
+            x_sum, xp, yp = x_sum + xpp, xpp, ypp
+        psi = x_sum / p / al
+    return psi
+
+
+def sharpness(out: Path, quick: bool, report: list[str]) -> None:
+    """Why p = 5 stalls: the restart invariant F(ψ_l) − F* <= ε_l against the sharpness constant.
+
+    From the Chambolle–Pock ergodic bound with τ = σ = 1/L_A and z_0 = 0,
+    F(X̄_p) − F(x) <= (L_A / 2p) (‖x_0 − x‖ + 1)² for the rescaled problem; with the schedule of
+    §4.2 and the approximate sharpness ‖x − x*‖ <= C (F(x) − F* + δ) this gives
+    F(ψ_l) − F* <= (ε_l/4) (1 + 2e C L_A / p)², i.e. the invariant F(ψ_l) − F* <= ε_l is kept
+    whenever p >= 2e C L_A (sufficient). C is estimated from below as the largest
+    ‖x − x*‖/(F(x) − F*) seen on the CP and FIRENET paths.
+    """
+    cases = [
+        ("layers problem: N = 64, 300-sparse, 40%, λ = 0.02",
+         {"n": 64, "image": "sparse_phantom", "sparsity": 300, "rate": 0.4, "lam": 0.02}),
+        ("test problem: N = 32, 60-sparse, 50%, λ = 0.03",
+         {"n": 32, "image": "sparse_phantom", "sparsity": 60, "rate": 0.5, "lam": 0.03}),
+    ]  # fmt: skip
+    if quick:
+        cases = cases[1:]
+    rows, lines = (
+        [],
+        [
+            "## Sharpness and the p = 5 stall (noiseless, exactly sparse: x* = truth, δ = 0)",
+            "",
+            "Restart invariant of the §4.2 schedule: F(ψ_l) − F* <= ε_l (ε_0 = ‖y‖ = F(0)). "
+            "Sufficient condition (our derivation from the CP ergodic bound): p >= 2e·C·L_A, "
+            "C = sharpness constant, estimated from below on the CP/FIRENET paths.",
+            "",
+            "| problem | C (lower est.) | 2e·C·L_A | p | (F(ψ_l)−F*)/ε_l, l = 1..8 | first l with "
+            "F(ψ_l)−F* > ε_l | rel. error @ 300 layers | max abs(ours − transcription) |",
+            "|---|---|---|---|---|---|---|---|",
+        ],
+    )
+    for title, kw in cases:
+        problem = pdesolve.get_problem("compressed_sensing", **kw)
+        A, y, c, lam = problem.operator, problem.measurements, problem.coefficients, problem.lam
+        f_star = float(sr_lasso_objective(A, c, y, lam))
+        from pdesolve.solvers.primal_dual import cp_step
+
+        x, z, sharp = torch.zeros_like(c), torch.zeros_like(y), 0.0
+        for _ in range(600):
+            x, z = cp_step(A, x, z, y, lam, 1.0, 1.0)
+            gap = float(sr_lasso_objective(A, x, y, lam)) - f_star
+            if gap > 1e-9 * f_star:
+                sharp = max(sharp, float(torch.linalg.vector_norm(x - c)) / gap)
+        per_p = {}
+        for p in (5, 10, 20):
+            hist: list[tuple[float, float, float]] = []
+
+            def cb(level: int, psi: torch.Tensor, hist=hist, A=A, y=y, lam=lam, c=c,
+                   f_star=f_star) -> None:  # fmt: skip
+                gap = float(sr_lasso_objective(A, psi, y, lam)) - f_star
+                hist.append((gap, float(torch.linalg.vector_norm(psi - c)), rel(psi, c)))
+
+            psi = firenet(A, y, lam=lam, inner_iterations=p, restarts=300 // p, delta=0.0,
+                          restart_callback=cb)  # fmt: skip
+            for gap, dist, _ in hist:
+                if gap > 1e-9 * f_star:
+                    sharp = max(sharp, dist / gap)
+            per_p[p] = (hist, psi)
+        for p, (hist, psi) in per_p.items():
+            y_norm = float(torch.linalg.vector_norm(y))
+            eps = [y_norm * math.exp(-(l + 1)) for l in range(len(hist))]
+            ratios = [g / e for (g, _, _), e in zip(hist, eps, strict=True)]
+            first = next((l + 1 for l, r in enumerate(ratios) if r > 1.0), None)
+            trans = _transcribed_firenet(A, y, lam, p, 300 // p, 0.0)
+            diff = float((trans - psi).abs().max())
+            for l, (g, _, e) in enumerate(hist):
+                rows.append({"problem": title, "p": p, "restart": l + 1, "gap": g,
+                             "eps": eps[l], "ratio": ratios[l], "rel_error": e})  # fmt: skip
+            lines.append(
+                f"| {title} | {sharp:.2f} | {2 * math.e * sharp * A.norm_bound:.1f} | {p} | "
+                + ", ".join(f"{r:.2f}" for r in ratios[:8])
+                + f" | {first if first else '—'} | {hist[-1][2]:.1e} | {diff:.1e} |"
+            )
+    write_csv(out / "sharpness.csv", rows)
+    report.extend([*lines, ""])
+
+
+# ----------------------------------------------------------------- Poisson sparse source ---
+def _cp_run(A, y, lam: float, iterations: int, weights=None) -> torch.Tensor:
+    """Plain Chambolle–Pock (last iterate), τ = σ = 1/L_A."""
+    from pdesolve.solvers.primal_dual import cp_step
+
+    L = A.norm_bound
+    thr = lam / L if weights is None else lam / L * weights
+    x = torch.zeros(A.domain_shape, dtype=torch.float64)
+    z = torch.zeros(A.range_shape, dtype=torch.float64)
+    for _ in range(iterations):
+        x, z = cp_step(A, x, z, y, thr, 1.0 / L, 1.0 / L)
+    return x
+
+
+def poisson_source(out: Path, quick: bool, report: list[str]) -> None:
+    """Sparse Poisson source from 25% point values: formulations, then a noise sweep."""
+    p_in, restarts = 100, 40
+    cp_its = 2000 if quick else 4000
+    seeds = range(2) if quick else range(5)
+
+    def src_err(problem, w: torch.Tensor) -> float:
+        c = problem.synthesize(w).reshape(-1)
+        return rel(c, problem.source_values)
+
+    lines = [
+        "## Poisson sparse source (n = 31: 961 unknowns, 240 sensors = 25%, 4 sources in [1, 2])",
+        "",
+        f"FIRENET p = {p_in}, n = {restarts} ({p_in * restarts} layers), δ = 1e-12; CP = plain "
+        f"Chambolle–Pock, τ = σ = 1/L_A. Errors are ‖c_rec − c‖/‖c‖ on the source grid. C = "
+        "sharpness constant estimated from below on the CP path (noiseless, x* = truth).",
+        "",
+        "### Formulations (seed 0, λ as listed)",
+        "",
+        "| formulation | λ | L_A | C (lower est.) | 2e·C·L_A | noise | FIRENET error | "
+        f"CP {cp_its} its error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    form_rows = []
+    recs = {}
+    for form, lam in (("raw", 0.1), ("normalized", 0.1), ("whitened", 0.1)):
+        for noise in (0.0, 0.01):
+            problem = pdesolve.get_problem("poisson_source", formulation=form, noise=noise,
+                                           lam=lam, seed=0)  # fmt: skip
+            A, y, w_true = problem.operator, problem.measurements, problem.coefficients
+            weights = None if problem.weights is None else torch.as_tensor(problem.weights)
+            fn = firenet(A, y, lam=lam, inner_iterations=p_in, restarts=restarts, delta=1e-12,
+                         weights=weights)  # fmt: skip
+            cp = _cp_run(A, y, lam, cp_its, weights)
+            sharp = float("nan")
+            if noise == 0.0:
+                f_star = float(sr_lasso_objective(A, w_true, y, lam, weights))
+                from pdesolve.solvers.primal_dual import cp_step
+
+                L = A.norm_bound
+                thr = lam / L if weights is None else lam / L * weights
+                x, z, sharp = torch.zeros_like(w_true), torch.zeros_like(y), 0.0
+                for k in range(2000):
+                    x, z = cp_step(A, x, z, y, thr, 1.0 / L, 1.0 / L)
+                    if k % 10 == 0:
+                        gap = float(sr_lasso_objective(A, x, y, lam, weights)) - f_star
+                        if gap > 1e-9 * f_star:
+                            sharp = max(sharp, float(torch.linalg.vector_norm(x - w_true)) / gap)
+            row = {"formulation": form, "lam": lam, "L_A": A.norm_bound, "C_lower": sharp,
+                   "noise": noise, "firenet_error": src_err(problem, fn),
+                   "cp_error": src_err(problem, cp)}  # fmt: skip
+            form_rows.append(row)
+            recs[(form, noise)] = (problem, fn)
+            th = f"{2 * math.e * sharp * A.norm_bound:.0f}" if noise == 0.0 else ""
+            cs = f"{sharp:.1f}" if noise == 0.0 else ""
+            lines.append(
+                f"| {form} | {lam} | {A.norm_bound:.3g} | {cs} | {th} | {noise} | "
+                f"{row['firenet_error']:.1e} | {row['cp_error']:.1e} |"
+            )
+            print(f"  poisson {row}", flush=True)
+    write_csv(out / "poisson_formulations.csv", form_rows)
+    deep = (400, 25)  # the depth that every seed below needs (p = 100 is not enough for one)
+    sweep_its = 2000 if quick else 4000
+    lines += [
+        "",
+        f"### Noise sweep, whitened formulation (defaults, seeds {seeds.start}..{seeds.stop - 1})",
+        "",
+        "`noise` = ‖e‖/‖A c‖ on the raw sensor values; `whitened noise` = ‖M e‖/‖M A c‖. "
+        f"'minimiser' = plain CP after {sweep_its} iterations. FIRENET at two depths: "
+        f"p = {p_in}, n = {restarts} ({p_in * restarts} layers) and p = {deep[0]}, "
+        f"n = {deep[1]} ({deep[0] * deep[1]} layers). Per-seed values: `poisson_sweep.csv`.",
+        "",
+        "| noise | whitened noise (median) | minimiser error median / max | FIRENET "
+        f"{p_in * restarts} error median / max | FIRENET {deep[0] * deep[1]} error median / "
+        f"max | ‖FIRENET {deep[0] * deep[1]} − minimiser‖/‖minimiser‖ max |",
+        "|---|---|---|---|---|---|",
+    ]
+    sweep = []
+    for noise in (0.0, 1e-2):
+        per = []
+        for seed in seeds:
+            problem = pdesolve.get_problem("poisson_source", noise=noise, seed=seed)
+            A, y, lam = problem.operator, problem.measurements, problem.lam
+            fn = firenet(A, y, lam=lam, inner_iterations=p_in, restarts=restarts, delta=1e-12)
+            fd = firenet(A, y, lam=lam, inner_iterations=deep[0], restarts=deep[1], delta=1e-12)
+            cp = _cp_run(A, y, lam, sweep_its)
+            r = {"noise": noise, "seed": seed,
+                 "whitened_noise": problem.noise_norm / float(torch.linalg.norm(
+                     problem.clean_measurements)),
+                 "minimiser_error": src_err(problem, cp),
+                 "firenet_error": src_err(problem, fn), "firenet_deep_error": src_err(problem, fd),
+                 "firenet_deep_to_minimiser": rel(fd, cp)}  # fmt: skip
+            per.append(r)
+            sweep.append(r)
+        med = {k: float(np.median([r[k] for r in per])) for k in per[0] if k != "seed"}
+        mx = {k: float(np.max([r[k] for r in per])) for k in per[0] if k != "seed"}
+        lines.append(
+            f"| {noise} | {med['whitened_noise']:.3f} | {med['minimiser_error']:.1e} / "
+            f"{mx['minimiser_error']:.1e} | {med['firenet_error']:.1e} / "
+            f"{mx['firenet_error']:.1e} | {med['firenet_deep_error']:.1e} / "
+            f"{mx['firenet_deep_error']:.1e} | {mx['firenet_deep_to_minimiser']:.1e} |"
+        )
+        print(f"  poisson noise {noise}: {med} {mx}", flush=True)
+    write_csv(out / "poisson_sweep.csv", sweep)
+    fig, ax = plt.subplots(1, 4, figsize=(15, 3.8))
+    truth = recs[("whitened", 0.01)][0]
+    panels = [(truth.image, "true source c"),
+              (recs[("whitened", 0.01)][0].synthesize(recs[("whitened", 0.01)][1]).numpy(),
+               "FIRENET, whitened, 1% noise"),
+              (recs[("normalized", 0.01)][0].synthesize(recs[("normalized", 0.01)][1]).numpy(),
+               "FIRENET, column-normalised"),
+              (recs[("raw", 0.01)][0].synthesize(recs[("raw", 0.01)][1]).numpy(),
+               "FIRENET, raw A (column weights)")]  # fmt: skip
+    for a, (im, title) in zip(ax, panels, strict=True):
+        h = a.imshow(im, cmap="viridis")
+        rows_, cols_ = np.unravel_index(truth.points, truth.grid_shape)
+        if title.startswith("true"):
+            a.plot(cols_, rows_, "w.", ms=2)
+        a.set_title(title, fontsize=9)
+        a.axis("off")
+        fig.colorbar(h, ax=a, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(out / "poisson_source.png", dpi=100)
+    plt.close(fig)
+    report.extend([*lines, "", "![poisson](poisson_source.png)", ""])
 
 
 # ------------------------------------------------------------------------- layers for ε ---
@@ -533,7 +781,18 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, a couple of minutes")
     parser.add_argument(
-        "--only", nargs="*", default=None, choices=["convergence", "layers", "stability", "table1"]
+        "--only",
+        nargs="*",
+        default=None,
+        choices=[
+            "convergence",
+            "convergence512",
+            "sharpness",
+            "poisson",
+            "layers",
+            "stability",
+            "table1",
+        ],
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
@@ -544,6 +803,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     parts = {
         "convergence": convergence,
+        "convergence512": lambda o, q, r: convergence(
+            o, q, r, n=128 if q else 512, ref_its=None if q else 2500
+        ),
+        "sharpness": sharpness,
+        "poisson": poisson_source,
         "layers": layers_for_eps,
         "stability": stability,
         "table1": table1,
@@ -566,7 +830,9 @@ def main() -> None:
         "",
     ]
     (out / "results.md").write_text("\n".join(header) + "\n".join(sections))
-    (out / "timings.json").write_text(json.dumps(timings, indent=1))
+    old = out / "timings.json"  # keep the timings of the parts not rerun now
+    merged = {**(json.loads(old.read_text()) if old.exists() else {}), **timings}
+    old.write_text(json.dumps(merged, indent=1))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ complex measurements (subsampled Fourier) has the adjoint ``Re(A^H y)``.
 * ``SubsampledWalshHadamard``: ``x -> P_Ω H x`` with the orthonormal 2D Walsh–Hadamard transform in
   sequency order (row ``k`` has ``k`` sign changes).
 * ``HaarSynthesis``: orthonormal 2D Haar wavelet synthesis ``W^*`` (coefficients -> image).
-* ``MatrixOperator``: a dense matrix; ``Composition``: ``outer ∘ inner``.
+* ``MatrixOperator``: a dense matrix; ``Diagonal``: ``x -> d ⊙ x``; ``Composition``:
+  ``outer ∘ inner``.
 * ``PoissonPointSampling``: ``c -> P (-Δ_h)^{-1} c`` (a sparse LU factorisation).
 * ``multilevel_mask``: variable-density multilevel sampling patterns on dyadic levels.
 
@@ -33,6 +34,7 @@ from torch import Tensor
 
 __all__ = [
     "Composition",
+    "Diagonal",
     "HaarSynthesis",
     "LinearOperator",
     "MatrixOperator",
@@ -397,10 +399,36 @@ class MatrixOperator(LinearOperator):
         return _as_real(out) if self.complex_range else out
 
 
-class Composition(LinearOperator):
-    """``outer ∘ inner``; ``norm_bound`` is the product of the two bounds."""
+class Diagonal(LinearOperator):
+    """``x -> d ⊙ x`` for a real vector/array ``d`` (self-adjoint); ``norm_bound = max |d|``.
 
-    def __init__(self, outer: LinearOperator, inner: LinearOperator) -> None:
+    >>> import torch
+    >>> Diagonal(torch.tensor([2.0, -3.0])).forward(torch.ones(2, dtype=torch.float64)).tolist()
+    [2.0, -3.0]
+    """
+
+    def __init__(self, d: Tensor | np.ndarray) -> None:
+        d = torch.as_tensor(np.asarray(d, dtype=np.float64))
+        if d.ndim < 1 or not torch.isfinite(d).all():
+            raise ValueError("the diagonal must be a finite, at least 1-D real array")
+        self.d = d
+        self.domain_shape = self.range_shape = tuple(d.shape)
+        self.norm_bound = float(d.abs().max())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.d.to(device=x.device, dtype=_as_real(x).dtype)
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        return self.forward(y)
+
+
+class Composition(LinearOperator):
+    """``outer ∘ inner``; ``norm_bound`` is the product of the two bounds unless a tighter
+    ``norm_bound`` is given (it is checked against a power-iteration estimate of ``||A||``)."""
+
+    def __init__(
+        self, outer: LinearOperator, inner: LinearOperator, norm_bound: float | None = None
+    ) -> None:
         if tuple(inner.range_shape) != tuple(outer.domain_shape):
             raise ValueError(
                 f"cannot compose: inner range {inner.range_shape} != "
@@ -410,6 +438,13 @@ class Composition(LinearOperator):
         self.domain_shape, self.range_shape = inner.domain_shape, outer.range_shape
         self.norm_bound = outer.norm_bound * inner.norm_bound
         self.complex_range = outer.complex_range or inner.complex_range
+        if norm_bound is not None:
+            estimate = self.estimate_norm(iterations=100)
+            if not (math.isfinite(norm_bound) and norm_bound >= estimate * (1.0 - 1e-9)):
+                raise ValueError(
+                    f"norm_bound {norm_bound} is below ||A|| >= {estimate} (power iteration)"
+                )
+            self.norm_bound = float(norm_bound)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.outer.forward(self.inner.forward(x))

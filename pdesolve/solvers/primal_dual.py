@@ -81,10 +81,12 @@ def chambolle_pock_block(
     """``p`` CP iterations from ``(x0, z0)`` (``z0 = 0`` by default) with ergodic averaging.
 
     ``callback(k, x_avg_k)`` (if given) sees the running average after iteration ``k``.
-    Step sizes are not checked here; callers check ``τ σ L_A² <= 1``.
+    Shapes are checked; step sizes are not (callers check ``τ σ L_A² <= 1``).
     """
     if p < 1:
         raise ValueError(f"the block needs p >= 1 iterations, got {p}")
+    operator.check_range(y)
+    operator.check_domain(x0, "x0")
     threshold = tau * lam if weights is None else tau * lam * weights
     x = x0
     z = torch.zeros_like(operator.forward(x0)) if z0 is None else z0

@@ -12,6 +12,7 @@ import pdesolve
 from pdesolve.problems.inverse import level_weights, shepp_logan
 from pdesolve.problems.inverse_operators import (
     Composition,
+    Diagonal,
     HaarSynthesis,
     MatrixOperator,
     PoissonPointSampling,
@@ -34,6 +35,7 @@ def _operators():
         "haar": HaarSynthesis(n, 4),
         "haar_full": HaarSynthesis(n, 5),
         "fourier": SubsampledFourier(multilevel_mask(n, 0.3, seed=1)),
+        "fourier_complex_images": SubsampledFourier(multilevel_mask(n, 0.3), real_domain=False),
         "walsh": SubsampledWalshHadamard(multilevel_mask(n, 0.3, kind="walsh", seed=1)),
         "fourier_haar": Composition(SubsampledFourier(multilevel_mask(n, 0.2)), HaarSynthesis(n)),
         "walsh_haar": Composition(
@@ -44,15 +46,17 @@ def _operators():
     }
     system = pdesolve.get_problem("poisson", dim=2, n=12).discretize()
     ops["poisson_points"] = PoissonPointSampling(system.A, np.arange(0, 144, 7))
+    ops["diagonal"] = Diagonal(torch.randn(5, 6, generator=gen, dtype=torch.float64))
     for name, params in [
         ("compressed_sensing", {"n": 32, "sampling": "fourier"}),
         ("compressed_sensing", {"n": 32, "sampling": "walsh", "image": "ellipses"}),
         ("inexact_lasso", {"K": 3, "n": 10}),
         ("poisson_source", {"n": 15}),
+        ("poisson_source", {"n": 15, "formulation": "normalized"}),
+        ("poisson_source", {"n": 15, "formulation": "raw"}),
     ]:
-        ops[f"problem_{name}_{params.get('sampling', '')}"] = pdesolve.get_problem(
-            name, **params
-        ).operator
+        key = params.get("sampling", params.get("formulation", ""))
+        ops[f"problem_{name}_{key}"] = pdesolve.get_problem(name, **params).operator
     return ops
 
 
@@ -64,12 +68,14 @@ def test_adjoint_identity(name):
     op = OPERATORS[name]
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(3, *op.domain_shape, generator=gen, dtype=torch.float64)
+    if not getattr(op, "real_domain", True):  # complex images
+        x = torch.complex(x, torch.randn(x.shape, generator=gen, dtype=torch.float64))
     Ax = op.forward(x)
     y = torch.randn(Ax.shape, generator=gen, dtype=torch.float64)
     if Ax.is_complex():
         y = torch.complex(y, torch.randn(Ax.shape, generator=gen, dtype=torch.float64))
     lhs = (Ax.conj() * y).real.sum()
-    rhs = (x * op.adjoint(y)).sum()
+    rhs = (x.conj() * op.adjoint(y)).real.sum()
     scale = torch.linalg.vector_norm(Ax) * torch.linalg.vector_norm(y)
     assert abs(float(lhs - rhs)) <= 1e-12 * float(scale)
 
@@ -182,7 +188,9 @@ def test_inexact_lasso_class(K):
 
 
 def test_poisson_source_operator_matches_dense_solve():
-    p = pdesolve.get_problem("poisson_source", n=15, measurements=40, sources=3, seed=1)
+    p = pdesolve.get_problem(
+        "poisson_source", n=15, measurements=40, sources=3, seed=1, formulation="raw"
+    )
     K = pdesolve.get_problem("poisson", dim=2, n=15).discretize().A.toarray()
     c = torch.randn(225, dtype=torch.float64)
     dense = np.linalg.solve(K, c.numpy())[p.points]
@@ -193,6 +201,37 @@ def test_poisson_source_operator_matches_dense_solve():
     assert np.allclose(p.weights, columns, rtol=1e-10)
     with pytest.raises(ValueError, match="measurements"):
         pdesolve.get_problem("poisson_source", n=7, measurements=0)
+    with pytest.raises(ValueError, match="formulation"):
+        pdesolve.get_problem("poisson_source", n=7, formulation="fancy")
+    with pytest.raises(ValueError, match="raw"):
+        pdesolve.get_problem("poisson_source", n=7, weights=np.ones(49))
+
+
+@pytest.mark.parametrize("formulation", ["whitened", "normalized"])
+def test_poisson_source_rescaled_formulations(formulation):
+    """Ã = M A S (whitened) or A D (normalized): unit columns, L_A = ||Ã|| (tight), the same
+    source as the raw problem, and for 'whitened' orthonormal rows of M A."""
+    kw = {"n": 15, "measurements": 40, "sources": 3, "seed": 1, "noise": 0.01}
+    p = pdesolve.get_problem("poisson_source", formulation=formulation, **kw)
+    raw = pdesolve.get_problem("poisson_source", formulation="raw", **kw)
+    K = pdesolve.get_problem("poisson", dim=2, n=15).discretize().A.toarray()
+    A = np.linalg.inv(K)[p.points]
+    dense = p.operator.forward(torch.eye(225, dtype=torch.float64)).numpy().T  # columns Ã e_j
+    assert np.allclose(np.linalg.norm(dense, axis=0), 1.0, atol=1e-10)
+    exact = np.linalg.norm(dense, 2)
+    assert exact <= p.operator.norm_bound <= exact * (1 + 1e-8)
+    c = p.synthesize(p.coefficients).reshape(-1)
+    assert torch.allclose(c, raw.coefficients, rtol=1e-12, atol=0)
+    assert torch.allclose(p.synthesize(p.coefficients), torch.as_tensor(p.image))
+    assert torch.allclose(p.whiten(raw.measurements), p.measurements, rtol=1e-10)
+    if formulation == "whitened":
+        MA = p.whitening.forward(torch.as_tensor(A.T)).numpy().T
+        assert np.allclose(MA @ MA.T, np.eye(40), atol=1e-8)
+        e = (raw.measurements - raw.clean_measurements).numpy()
+        noise = np.linalg.norm(p.whitening.matrix.numpy() @ e)
+        assert p.noise_norm == pytest.approx(noise, rel=1e-10)
+    else:
+        assert p.noise_norm == pytest.approx(raw.noise_norm, rel=1e-10)
 
 
 def test_operator_input_errors():
@@ -207,3 +246,7 @@ def test_operator_input_errors():
         MatrixOperator(torch.eye(2) * 3, norm_bound=1.0)
     with pytest.raises(ValueError, match="compose"):
         Composition(op, HaarSynthesis(8))
+    with pytest.raises(ValueError, match="norm_bound"):  # a claimed L_A below ||A||
+        Composition(op, HaarSynthesis(16), norm_bound=0.5)
+    with pytest.raises(ValueError, match="finite"):
+        Diagonal(np.array([1.0, np.nan]))
