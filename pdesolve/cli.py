@@ -104,6 +104,8 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]
     # a relative residual of ||b - A x|| only means something for solvers of the linear system
     b_norm = system.b_norm if on_system and not problem_level else 0.0
     errors = result.info.get("error")
+    if errors is None and "relative_error" in result.info:  # inverse problems: error to the truth
+        errors = {"relative_error": float(result.info["relative_error"])}
     if on_system and errors is None:
         errors = system.error_norms(result.x)
     if on_system and hasattr(problem, "fem_errors"):

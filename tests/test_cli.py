@@ -50,6 +50,16 @@ def test_mesh_run_reports_fem_errors(tmp_path):
     assert {"l2", "h1_semi", "max"} <= set(data["errors"])
 
 
+def test_inverse_problem_run_records_relative_error(tmp_path):
+    overrides = ["+experiment=firenet_compressed_sensing", "problem.n=32", "problem.levels=3",
+                 "problem.noise=0.0", "solver.restarts=8"]
+    data = run(composed(overrides), tmp_path)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["errors"] == data["errors"]
+    assert 0.0 < data["errors"]["relative_error"] < 0.5
+    assert data["relative_residual_norm"] is None  # no linear system solved
+
+
 def test_unknown_config_key_is_an_error():
     with pytest.raises(ConfigCompositionException, match="resolution"):
         composed(["problem.resolution=3"])

@@ -3,9 +3,10 @@
 Registered families:
 
 * ``compressed_sensing``: ``A = P_Ω T W*`` with ``T`` the 2D Fourier or Walsh–Hadamard transform,
-  ``Ω`` a variable-density multilevel pattern and ``W*`` orthonormal Haar synthesis; the unknowns
-  are the Haar coefficients. Images: the (modified) Shepp–Logan ``phantom``, random ``ellipses``,
-  or a ``sparse_phantom`` (the phantom's ``sparsity`` largest Haar coefficients, exactly sparse).
+  ``Ω`` a variable-density multilevel pattern and ``W*`` orthonormal wavelet synthesis (Haar by
+  default, ``wavelet="db2"`` ... Daubechies through PyWavelets); the unknowns are the wavelet
+  coefficients. Images: the (modified) Shepp–Logan ``phantom``, random ``ellipses``, or a
+  ``sparse_phantom`` (the phantom's ``sparsity`` largest wavelet coefficients, exactly sparse).
 * ``inexact_lasso``: the 22-dimensional problem class ``Ω_K`` of the paper's Table 1.
 * ``poisson_source``: a sparse source ``c`` of ``-Δ_h u = c`` on the unit square, observed through
   the values of ``u`` at a few grid nodes (built on ``get_problem("poisson")``); by default in a
@@ -38,6 +39,7 @@ from pdesolve.problems import PROBLEMS
 from pdesolve.problems.base import Problem
 from pdesolve.problems.inverse_operators import (
     Composition,
+    DaubechiesSynthesis,
     Diagonal,
     HaarSynthesis,
     LinearOperator,
@@ -207,13 +209,19 @@ class CompressedSensingProblem(InverseProblem):
         weights: Any = None,
         full_levels: int = 2,
         decay: float = 1.0,
+        wavelet: str = "haar",
         seed: int = 0,
     ) -> None:
         super().__init__(n=n, sampling=sampling, rate=rate, image=image, levels=levels,
                          sparsity=sparsity, noise=noise, lam=lam, weights=weights,
-                         full_levels=full_levels, decay=decay, seed=seed)  # fmt: skip
+                         full_levels=full_levels, decay=decay, wavelet=wavelet,
+                         seed=seed)  # fmt: skip
         rng = np.random.default_rng(seed)
-        self.synthesis = HaarSynthesis(n, levels)
+        self.synthesis = (
+            HaarSynthesis(n, levels)
+            if wavelet == "haar"
+            else DaubechiesSynthesis(n, wavelet, levels)
+        )
         mask = multilevel_mask(n, rate, kind=sampling, full_levels=full_levels, decay=decay,
                                seed=seed)  # fmt: skip
         self.mask = mask

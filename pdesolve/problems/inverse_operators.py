@@ -9,6 +9,8 @@ complex measurements (subsampled Fourier) has the adjoint ``Re(A^H y)``.
 * ``SubsampledWalshHadamard``: ``x -> P_Ω H x`` with the orthonormal 2D Walsh–Hadamard transform in
   sequency order (row ``k`` has ``k`` sign changes).
 * ``HaarSynthesis``: orthonormal 2D Haar wavelet synthesis ``W^*`` (coefficients -> image).
+* ``DaubechiesSynthesis``: orthonormal periodic 2D Daubechies synthesis (``db2`` ... ``db20``,
+  through PyWavelets), same pyramid layout as ``HaarSynthesis``.
 * ``MatrixOperator``: a dense matrix; ``Diagonal``: ``x -> d ⊙ x``; ``Composition``:
   ``outer ∘ inner``.
 * ``PoissonPointSampling``: ``c -> P (-Δ_h)^{-1} c`` (a sparse LU factorisation).
@@ -24,6 +26,7 @@ complex measurements (subsampled Fourier) has the adjoint ``Re(A^H y)``.
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -34,6 +37,7 @@ from torch import Tensor
 
 __all__ = [
     "Composition",
+    "DaubechiesSynthesis",
     "Diagonal",
     "HaarSynthesis",
     "LinearOperator",
@@ -184,6 +188,93 @@ class HaarSynthesis(LinearOperator):
 
     def adjoint(self, y: Tensor) -> Tensor:
         return haar_analysis(y, self.levels)
+
+
+class _PywtSynthesisFunction(torch.autograd.Function):
+    """Differentiable orthonormal wavelet synthesis; its adjoint (= inverse) is the analysis."""
+
+    @staticmethod
+    def forward(ctx, c: Tensor, op: DaubechiesSynthesis) -> Tensor:  # type: ignore[override]
+        ctx.op = op
+        return op._synthesis_numpy(c)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return ctx.op._analysis_numpy(grad), None
+
+
+class _PywtAnalysisFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, op: DaubechiesSynthesis) -> Tensor:  # type: ignore[override]
+        ctx.op = op
+        return op._analysis_numpy(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return ctx.op._synthesis_numpy(grad), None
+
+
+class DaubechiesSynthesis(LinearOperator):
+    """Orthonormal periodic 2D Daubechies synthesis ``W^*`` (coefficients -> image), norm 1.
+
+    PyWavelets' ``wavedec2``/``waverec2`` in ``periodization`` mode, which is an orthogonal
+    transform of ``n × n`` images (``n`` a power of two); coefficients in the pyramid layout of
+    :class:`HaarSynthesis` (coarsest approximation top-left, so :func:`haar_level_sizes` gives the
+    levels). ``levels`` defaults to ``log2(n) - 3``. Differentiable (the adjoint is the analysis).
+
+    >>> import torch
+    >>> W = DaubechiesSynthesis(32, "db4")
+    >>> x = torch.randn(2, 32, 32, dtype=torch.float64)
+    >>> bool(torch.allclose(W.forward(W.adjoint(x)), x)), W.levels
+    (True, 2)
+    """
+
+    def __init__(self, n: int, wavelet: str = "db4", levels: int | None = None) -> None:
+        import pywt
+
+        if not (isinstance(wavelet, str) and wavelet.startswith("db")
+                and wavelet in pywt.wavelist("db")):  # fmt: skip
+            raise ValueError(f"wavelet must be a Daubechies name db1 ... db38, got {wavelet!r}")
+        levels = max(int(math.log2(n)) - 3, 1) if levels is None else int(levels)
+        _check_levels(n, levels)
+        self.n, self.levels, self.wavelet = n, levels, wavelet
+        self.domain_shape = self.range_shape = (n, n)
+        self.norm_bound = 1.0
+        with warnings.catch_warnings():  # "level too high": periodization stays orthogonal
+            warnings.simplefilter("ignore", UserWarning)
+            template = pywt.wavedec2(np.zeros((n, n)), wavelet, mode="periodization", level=levels)
+        _, slices = pywt.coeffs_to_array(template)
+        # the same slices on the last two axes, so that batches of coefficient arrays work
+        self._slices = [(Ellipsis, *slices[0])] + [
+            {key: (Ellipsis, *value) for key, value in level.items()} for level in slices[1:]
+        ]
+
+    def _synthesis_numpy(self, c: Tensor) -> Tensor:
+        import pywt
+
+        arr = c.detach().cpu().numpy()
+        coeffs = pywt.array_to_coeffs(arr, self._slices, output_format="wavedec2")
+        out = pywt.waverec2(coeffs, self.wavelet, mode="periodization", axes=(-2, -1))
+        return torch.as_tensor(out, dtype=c.dtype, device=c.device)
+
+    def _analysis_numpy(self, x: Tensor) -> Tensor:
+        import pywt
+
+        arr = x.detach().cpu().numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            coeffs = pywt.wavedec2(arr, self.wavelet, mode="periodization", level=self.levels,
+                                   axes=(-2, -1))  # fmt: skip
+        out, _ = pywt.coeffs_to_array(coeffs, axes=(-2, -1))
+        return torch.as_tensor(out, dtype=x.dtype, device=x.device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_domain(x, "coefficients")
+        return _PywtSynthesisFunction.apply(x, self)
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        self.check_domain(y, "image")
+        return _PywtAnalysisFunction.apply(y, self)
 
 
 # --------------------------------------------------------------------- sampling patterns ---
