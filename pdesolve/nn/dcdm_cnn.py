@@ -25,6 +25,36 @@ import torch
 from torch import Tensor, nn
 
 
+def _mkldnn_ok(x: Tensor) -> bool:
+    cpu32 = x.device.type == "cpu" and x.dtype == torch.float32
+    return cpu32 and torch.backends.mkldnn.is_available()
+
+
+class _Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` that calls oneDNN directly for float32 CPU tensors (see ``_Conv3d``)."""
+
+    def _conv_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if _mkldnn_ok(x):
+            return torch.mkldnn_convolution(x, weight, bias, self.padding, self.stride,
+                                            self.dilation, self.groups)  # fmt: skip
+        return super()._conv_forward(x, weight, bias)
+
+
+class _Conv3d(nn.Conv3d):
+    """``nn.Conv3d`` that calls oneDNN directly for float32 CPU tensors.
+
+    PyTorch's dispatcher sends a batch of one small 3D field (``C·D·H <= 20480``, e.g. 16
+    channels at 32³, which is every DCDM inference at 32³) to its im2col fallback, which is about
+    10× slower on one thread than oneDNN; same weights, same state-dict keys, float32 round-off.
+    """
+
+    def _conv_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if _mkldnn_ok(x):
+            return torch.mkldnn_convolution(x, weight, bias, self.padding, self.stride,
+                                            self.dilation, self.groups)  # fmt: skip
+        return super()._conv_forward(x, weight, bias)
+
+
 class _ResidualPair(nn.Module):
     def __init__(self, conv: type[nn.Module], channels: int, bias: bool) -> None:
         super().__init__()
@@ -66,7 +96,7 @@ class DCDMNet(nn.Module):
         self.config = {"dim": dim, "channels": channels, "pre": pre, "coarse": coarse, "post": post,
                        "bias": bias}  # fmt: skip
         self.dim = dim
-        conv = nn.Conv2d if dim == 2 else nn.Conv3d
+        conv = _Conv2d if dim == 2 else _Conv3d
         self.conv_in = conv(1, channels, 3, padding=1, bias=bias)
         self.pre = nn.Sequential(*[_ResidualPair(conv, channels, bias) for _ in range(pre)])
         self.coarse = nn.Sequential(*[_ResidualPair(conv, channels, bias) for _ in range(coarse)])

@@ -7,6 +7,11 @@ directions (2 in the paper; ``None`` for all) and steps with an exact line searc
 preconditioner. Unlike the official code, it stops on pdesolve's one rule
 ``||b - Ax|| <= max(rtol ||b||, atol)`` on the true residual (recomputed each iteration by default,
 as the paper's ``dcdm``), with float64 vectors and dot products, and restarts on breakdown.
+``safeguard=True`` (ours, not the paper's) steps along the A-orthogonalised residual in iterations
+where that removes more error energy than the network's direction, which rules out the fixed point
+where a poorly trained network's output stops changing and DCDM(k) stalls
+(experiments/dcdm/results/results3d.md). The same iteration runs inside PETSc as ``petsc_dcdm``
+(``pdesolve.solvers.petsc_dcdm``: KSPFCG/KSPGCR with the network as shell preconditioner).
 
 ``model`` is a ``DCDMNet`` (or any torch module mapping ``(1, 1, *grid)`` to the same shape), a
 checkpoint path, ``"identity"`` (the residual itself: then DCDM is CG-like), or a callable on the
@@ -55,6 +60,24 @@ def system_grid(system: LinearSystem) -> tuple[tuple[int, ...], np.ndarray | Non
     )
 
 
+def check_definite_diagonal(A: Any) -> None:
+    """Raise ``InvalidSystemError`` when the diagonal rules out a positive (semi-)definite ``A``.
+
+    A negative diagonal entry, or a zero one on a row that is not empty, makes a symmetric matrix
+    indefinite; empty rows (the non-fluid cells of the paper's matrices) are allowed. Indefiniteness
+    that the diagonal does not show is reported during the iteration (DIVERGED_INDEFINITE_MAT).
+    """
+    d = A.diagonal()
+    nonempty = np.asarray(abs(A).sum(axis=1)).ravel() > 0
+    bad = np.flatnonzero((d < 0) | ((d == 0) & nonempty))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidSystemError(
+            f"A is not positive definite: diagonal entry A[{i},{i}] = {d[i]:g} on a non-empty "
+            f"row ({bad.size} such rows); DCDM needs a symmetric positive (semi-)definite matrix"
+        )
+
+
 class NetworkDirection:
     """The map ``r -> f(r / ||r||)`` of a grid network, as a float64 preconditioner on flat vectors.
 
@@ -86,7 +109,8 @@ class NetworkDirection:
         self.grid_shape, self.dtype, self.device = grid_shape, dtype, device
         self.mask = None if mask is None else np.asarray(mask, dtype=bool).ravel()
         self.restricted = restricted
-        self.inference_time = 0.0
+        self.inference_time = 0.0  # wall seconds in the network
+        self.inference_cpu_time = 0.0  # process CPU seconds in the network (robust under load)
         self.calls = 0
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
@@ -98,12 +122,27 @@ class NetworkDirection:
             field[self.mask] = r / norm
         else:
             field[:] = r / norm
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
+        shape = (1, 1) + self.grid_shape
         with torch.no_grad():
-            x = torch.as_tensor(field.reshape((1, 1) + self.grid_shape))
-            q = self.model(x.to(device=self.device, dtype=self.dtype))
+            x = torch.as_tensor(field.reshape(shape))
+            try:
+                q = self.model(x.to(device=self.device, dtype=self.dtype))
+            except (RuntimeError, ValueError) as exc:
+                if self.calls:
+                    raise
+                raise InvalidSystemError(
+                    f"the DCDM model does not run on this system's grid {self.grid_shape} "
+                    f"(input shape {shape}): {exc}"
+                ) from exc
+            if tuple(q.shape) != shape:
+                raise InvalidSystemError(
+                    f"the DCDM model maps a field of shape {shape} to {tuple(q.shape)}; it must "
+                    "return a direction on the system's grid (a fully convolutional model)"
+                )
             q = q.to(dtype=torch.float64).cpu().numpy().ravel()
         self.inference_time += time.perf_counter() - t
+        self.inference_cpu_time += time.process_time() - c
         self.calls += 1
         if self.mask is None:
             return q
@@ -138,6 +177,9 @@ class DCDM(Solver):
     memory : directions kept for A-orthogonalisation (2 in the paper; None: all)
     residual : "true" (recompute ``b - Ax`` each iteration, the paper's choice) or "recursive"
     restart : clear the memory every ``restart`` iterations (None: only on breakdown)
+    safeguard : step along the (A-orthogonalised) residual instead of the network's direction in
+        iterations where that removes more error energy (not in the paper; rules out the fixed
+        point where the network's output stops changing; see ``fcg.conjugate_directions``)
     device : "cpu" or "cuda" for the network; dtype "float32" (default) or "float64"
     """
 
@@ -153,6 +195,7 @@ class DCDM(Solver):
         memory: int | None = 2,
         residual: str = "true",
         restart: int | None = None,
+        safeguard: bool = False,
         device: str = "cpu",
         dtype: str = "float32",
     ) -> None:
@@ -160,6 +203,7 @@ class DCDM(Solver):
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.model, self.memory, self.residual, self.restart = model, memory, residual, restart
+        self.safeguard = bool(safeguard)
         self.device, self.dtype = device, getattr(torch, dtype)
 
     def _direction(self, system: LinearSystem) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
@@ -174,18 +218,24 @@ class DCDM(Solver):
         return direction, direction
 
     def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
+        check_definite_diagonal(system.A)
         t0 = time.perf_counter()
         direction, net = self._direction(system)
         setup = time.perf_counter() - t0
         t1 = time.perf_counter()
         x, reason, its, norms, info = conjugate_directions(
             system.A, system.b, direction, self.stopping, x0, self.memory, self.residual,
-            self.restart,
+            self.restart, safeguard=self.safeguard,
         )  # fmt: skip
         info = {"setup_time": setup, "solve_time": time.perf_counter() - t1, **info}
         if net is not None:
             info["inference_time"] = net.inference_time
+            info["inference_cpu_time"] = net.inference_cpu_time
         return SolveResult(
             x=x, converged=reason.converged, reason=reason, iterations=its,
             residual_norms=np.array(norms), wall_time=0.0, info=info,
         )  # fmt: skip
+
+
+# the PETSc route (registers "petsc_dcdm"); imported here so that registering dcdm registers it
+from pdesolve.solvers import petsc_dcdm  # noqa: E402, F401

@@ -43,8 +43,17 @@ def conjugate_directions(
     residual: str = "true",
     restart: int | None = None,
     orthogonalization: str = "mgs",
+    safeguard: bool = False,
 ) -> tuple[np.ndarray, ConvergedReason, int, list[float], dict[str, Any]]:
     """The FCG(k)/DCDM loop; returns ``x, reason, iterations, residual norms, info``.
+
+    ``safeguard=True`` (not in the paper) also A-orthogonalises the residual itself and, in an
+    iteration where it would remove more error energy than the given direction, i.e.
+    ``(pᵀr)² / pᵀAp`` is larger for ``p`` from ``r``, steps along it instead (one more product
+    per iteration). A deterministic nonlinear direction map can reach a fixed point where its
+    output lies in the span of the stored directions, ``pᵀr = 0`` and nothing changes any more;
+    the safeguard rules that out (each step then removes at least a steepest-descent step's
+    energy). ``info["fallback_steps"]`` counts the iterations that took the residual.
 
     ``direction(r)`` gives the raw search direction for the residual ``r``. Dot products and
     vectors are float64 whatever ``direction`` computes in.
@@ -61,7 +70,7 @@ def conjugate_directions(
     b_norm = float(np.linalg.norm(b))
     norms = [float(np.linalg.norm(r))]
     store: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=memory)
-    direction_time, restarts, breakdowns, since_restart = 0.0, 0, 0, 0
+    direction_time, restarts, breakdowns, since_restart, fallback_steps = 0.0, 0, 0, 0, 0
     scale = abs(A).max() if A.nnz else 1.0
     reason: ConvergedReason | None = stopping.reason_for(norms[-1], b_norm)
     it = 0
@@ -72,7 +81,12 @@ def conjugate_directions(
         t = time.perf_counter()
         z = np.asarray(direction(r), dtype=np.float64).reshape(-1)
         direction_time += time.perf_counter() - t
-        if z.shape != (n,) or not np.all(np.isfinite(z)):
+        if z.shape != (n,):
+            raise ValueError(
+                f"the preconditioner / direction map returned {z.size} values for a system of "
+                f"{n} unknowns"
+            )
+        if not np.all(np.isfinite(z)):
             reason = ConvergedReason.DIVERGED_PC_FAILED
             break
         p = z.copy()
@@ -81,6 +95,16 @@ def conjugate_directions(
         ap = A @ p
         pap = float(np.dot(p, ap))
         pp = float(np.dot(p, p))
+        if safeguard:
+            g = r.copy()
+            for pj, apj, dj in store:
+                g -= (np.dot(r if orthogonalization == "cgs" else g, apj) / dj) * pj
+            ag = A @ g
+            gag = float(np.dot(g, ag))
+            gain_p = float(np.dot(p, r)) ** 2 / pap if pap > 0 else 0.0
+            if gag > 0 and float(np.dot(g, r)) ** 2 / gag > gain_p:
+                p, ap, pap, pp = g, ag, gag, float(np.dot(g, g))
+                fallback_steps += 1
         if pp == 0.0 or pap <= 1e-14 * scale * pp:
             if pap < -1e-12 * scale * pp:
                 reason = ConvergedReason.DIVERGED_INDEFINITE_MAT
@@ -115,7 +139,8 @@ def conjugate_directions(
             store.clear()
             restarts += 1
             since_restart = 0
-    info = {"restarts": restarts, "direction_time": direction_time, "memory": memory}
+    info = {"restarts": restarts, "direction_time": direction_time, "memory": memory,
+            "fallback_steps": fallback_steps}  # fmt: skip
     return x, reason, it, norms, info
 
 

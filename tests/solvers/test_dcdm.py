@@ -13,7 +13,7 @@ from pdesolve.linalg.system import InvalidSystemError
 from pdesolve.linalg.torch_ops import StencilOperator, csr_to_torch
 from pdesolve.nn.dcdm_cnn import DCDMNet
 from pdesolve.solvers.dcdm import DEFAULT_MODELS
-from pdesolve.train.dcdm_training import dcdm_loss
+from pdesolve.train.dcdm_training import dcdm_loss, energy_loss
 
 
 def _cg_history(A, b, iters):
@@ -29,6 +29,16 @@ def _cg_history(A, b, iters):
         rr = rr_new
         norms.append(np.linalg.norm(b - A @ x))
     return np.array(norms)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # batch-one inferences of small grids: threads only add synchronisation (and, on a loaded
+    # machine, long waits); restore the suite's setting afterwards
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +125,10 @@ def test_shipped_2d_model_beats_cg_on_unseen_obstacles():
 def test_bad_inputs(system2d):
     with pytest.raises(InvalidSystemError, match="3D but the system lives on a 2D"):
         pdesolve.solve(system2d, method="dcdm", model=DCDMNet(dim=3))
-    A = sp.diags([1.0, -1.0, 2.0], format="csr")  # symmetric indefinite
-    res = pdesolve.solve(pdesolve.LinearSystem(A, np.ones(3)), method="dcdm", model="identity")
-    assert not res.converged and res.reason.name in ("DIVERGED_INDEFINITE_MAT",
-                                                     "DIVERGED_BREAKDOWN")
+    A = sp.csr_matrix(np.array([[1.0, 2.0], [2.0, 1.0]]))  # symmetric indefinite
+    res = pdesolve.solve(pdesolve.LinearSystem(A, np.array([1.0, 0.0])), method="dcdm",
+                         model="identity")  # fmt: skip
+    assert not res.converged and res.reason.name == "DIVERGED_INDEFINITE_MAT"
     with pytest.raises(InvalidSystemError, match="not symmetric"):
         pdesolve.solve(pdesolve.LinearSystem(sp.csr_matrix([[2.0, 1.0], [0.0, 2.0]]),
                                              np.ones(2)), method="dcdm", model="identity")
@@ -131,3 +141,125 @@ def test_bad_inputs(system2d):
         pdesolve.solve(system2d, method="dcdm", model="identity", memory=0)
     with pytest.raises(FileNotFoundError):
         pdesolve.solve(system2d, method="dcdm", model=str(Path("/nonexistent/model.pt")))
+
+
+def test_energy_loss_is_one_minus_cos2_and_scale_invariant():
+    s = pdesolve.get_problem("pressure_poisson", dim=2, n=8, geometry="sphere").discretize()
+    A = StencilOperator(s.stencil)
+    g = torch.Generator().manual_seed(1)
+    b = torch.randn((3, 8, 8), generator=g, dtype=torch.float64)
+    q = torch.randn((3, 8, 8), generator=g, dtype=torch.float64)
+    x = spla.spsolve(s.A.tocsc(), b.reshape(3, -1).numpy().T).T  # A^{-1} b
+    energy = torch.as_tensor(np.einsum("ij,ij->i", b.reshape(3, -1).numpy(), x))
+    loss = energy_loss(b, q, A, energy)
+    for c in (1e-3, -2.0, 1e4):
+        assert torch.isclose(energy_loss(b, c * q, A, energy), loss, rtol=1e-12)
+    qf, bf = q.reshape(3, -1).numpy(), b.reshape(3, -1).numpy()
+    cos2 = np.einsum("ij,ij->i", qf, bf) ** 2 / (
+        np.einsum("ij,ji->i", qf, s.A @ qf.T) * energy.numpy()
+    )
+    assert abs(loss.item() - np.mean(1 - cos2)) < 1e-12
+    assert energy_loss(b, torch.as_tensor(x).reshape(3, 8, 8), A, energy) < 1e-12
+
+
+def test_petsc_fcg_with_identity_is_our_fcg(system2d):
+    # KSPFCG(mmax 2) + shell "network" = identity, against our FCG(2) with the identity: CG twice
+    ours = pdesolve.solve(system2d, method="fcg", pc="none", memory=2, rtol=1e-8)
+    petsc = pdesolve.solve(system2d, method="petsc_dcdm", model="identity", memory=2, rtol=1e-8)
+    assert ours.converged and petsc.converged
+    assert abs(ours.iterations - petsc.iterations) <= 1, (ours.iterations, petsc.iterations)
+    assert np.linalg.norm(system2d.b - system2d.A @ petsc.x) <= 1e-8 * system2d.b_norm
+    assert petsc.info["pc_applications"] >= petsc.iterations
+
+
+def test_petsc_route_with_network_matches_our_dcdm():
+    # the shipped 2D network as a PETSc shell preconditioner inside KSPFCG and KSPGCR, on an unseen
+    # 32² obstacle box: the same true-residual rule is met, and KSPFCG keeping every direction
+    # takes our DCDM's iterations (full memory: this residual-loss model stalls with k = 2)
+    s = pdesolve.get_problem("pressure_poisson", dim=2, n=32, geometry="obstacles",
+                             seed=103).discretize()  # fmt: skip
+    ours = pdesolve.solve(s, method="dcdm", memory=None, rtol=1e-6, maxiter=200)
+    fcg = pdesolve.solve(s, method="petsc_dcdm", ksp_type="fcg", memory=200, rtol=1e-6,
+                         maxiter=200)  # fmt: skip
+    gcr = pdesolve.solve(s, method="petsc_dcdm", ksp_type="gcr", memory=200, rtol=1e-6,
+                         maxiter=200)  # fmt: skip
+    for res in (ours, fcg, gcr):
+        assert res.converged, res.reason
+        assert np.linalg.norm(s.b - s.A @ res.x) <= 1e-6 * s.b_norm
+    assert abs(fcg.iterations - ours.iterations) <= 2, (fcg.iterations, ours.iterations)
+    cg = pdesolve.solve(s, method="petsc_cg", rtol=1e-6)
+    assert max(fcg.iterations, gcr.iterations) < cg.iterations / 2
+
+
+def test_shipped_3d_model_on_unseen_obstacles():
+    """The issue's bar: DCDM < 1/4 of CG's iterations to rtol 1e-6 on an unseen 32³ system.
+
+    Met with the safeguard (fcg.conjugate_directions), not with the paper's plain k = 2, which
+    stalls with our budget-trained model (experiments/dcdm/results/results3d.md).
+    """
+    assert DEFAULT_MODELS[3].is_file(), "the shipped 3D model data/dcdm/dcdm3d.pt is missing"
+    s = pdesolve.get_problem("pressure_poisson", dim=3, n=32, geometry="obstacles",
+                             seed=101).discretize()  # training used seed 0
+    dcdm = pdesolve.solve(s, method="dcdm", memory=2, safeguard=True, rtol=1e-6, maxiter=200)
+    cg = pdesolve.solve(s, method="petsc_cg", rtol=1e-6)
+    assert dcdm.converged and cg.converged
+    assert np.linalg.norm(s.b - s.A @ dcdm.x) <= 1e-6 * s.b_norm
+    assert dcdm.iterations < cg.iterations / 4, (dcdm.iterations, cg.iterations)
+
+
+def test_safeguard_never_worse_than_a_residual_step(system2d):
+    # a useless "network" (always the same vector): plain DCDM(2) reaches a fixed point and stops
+    # making progress; with the safeguard it converges (it then takes residual steps)
+    v = np.random.default_rng(0).normal(size=system2d.size)
+    plain = pdesolve.solve(system2d, method="dcdm", model=lambda r: v, memory=2, rtol=1e-6,
+                           maxiter=100)  # fmt: skip
+    safe = pdesolve.solve(system2d, method="dcdm", model=lambda r: v, memory=2, rtol=1e-6,
+                          maxiter=2000, safeguard=True)  # fmt: skip
+    assert not plain.converged
+    assert plain.residual_norms[-1] > 0.5 * plain.residual_norms[3]  # stalled
+    assert safe.converged and safe.info["fallback_steps"] > 0
+
+
+class _FixedGridNet(torch.nn.Module):
+    """A non-convolutional 'model' made for one grid (a dense layer on 16x16 fields)."""
+
+    def __init__(self, shape=(16, 16), crop=False):
+        super().__init__()
+        self.shape, self.crop = shape, crop
+        self.lin = torch.nn.Linear(shape[0] * shape[1], shape[0] * shape[1], bias=False)
+
+    def forward(self, x):
+        y = self.lin(x.reshape(x.shape[0], -1)).reshape(x.shape)
+        return y[..., :-1, :] if self.crop else y
+
+
+def test_bad_inputs_clear_errors(system2d):
+    big = pdesolve.get_problem("pressure_poisson", dim=2, n=20).discretize()
+    # a model whose input grid does not match the system
+    for method in ("dcdm", "petsc_dcdm"):
+        with pytest.raises(InvalidSystemError, match="does not run on this system's grid"):
+            pdesolve.solve(big, method=method, model=_FixedGridNet())
+        with pytest.raises(InvalidSystemError, match="3D but the system lives on a 2D"):
+            pdesolve.solve(system2d, method=method, model=DCDMNet(dim=3))
+    with pytest.raises(InvalidSystemError, match=r"maps a field of shape \(1, 1, 16, 16\)"):
+        pdesolve.solve(system2d, method="dcdm", model=_FixedGridNet(crop=True))
+    with pytest.raises(ValueError, match="returned 5 values for a system of 256 unknowns"):
+        pdesolve.solve(system2d, method="dcdm", model=lambda r: np.ones(5))
+    # non-SPD: indefinite diagonal up front; indefiniteness met in the iteration; non-symmetric
+    for method in ("dcdm", "petsc_dcdm"):
+        A = sp.diags([2.0, -1.0, 3.0], format="csr")
+        with pytest.raises(InvalidSystemError, match="not positive definite: diagonal entry"):
+            pdesolve.solve(pdesolve.LinearSystem(A, np.ones(3)), method=method, model="identity")
+        A = sp.csr_matrix(np.array([[1.0, 2.0], [2.0, 1.0]]))  # eigenvalues 3, -1
+        with pytest.raises(pdesolve.SolverDivergedError, match="not positive definite"):
+            pdesolve.solve(pdesolve.LinearSystem(A, np.array([1.0, 0.0])), method=method,
+                           model="identity", raise_on_divergence=True)  # fmt: skip
+        with pytest.raises(InvalidSystemError, match="not symmetric"):
+            pdesolve.solve(pdesolve.LinearSystem(sp.csr_matrix([[2.0, 1.0], [0.0, 2.0]]),
+                                                 np.ones(2)), method=method, model="identity")
+    # NaN / Inf in b
+    for bad in (np.nan, np.inf):
+        b = system2d.b.copy()
+        b[3] = bad
+        with pytest.raises(InvalidSystemError, match="NaN|Inf"):
+            pdesolve.LinearSystem(system2d.A, b)

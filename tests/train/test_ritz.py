@@ -4,9 +4,10 @@ import json
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 import pdesolve
-from pdesolve.train.ritz import lanczos, load_split, ritz_pairs, write_ritz_dataset
+from pdesolve.train.ritz import block_cg, lanczos, load_split, ritz_pairs, write_ritz_dataset
 
 
 def _laplacian_2d(n):
@@ -57,3 +58,35 @@ def test_dataset_weighting_split_and_seed(tmp_path):
                                seed=3)
     assert np.array_equal(load_split(tmp_path / "b", "train"), train)
     assert json.loads((tmp_path / "b" / "meta.json").read_text())["seed"] == meta2["seed"] == 3
+
+
+def test_fluid_support_and_energies(tmp_path):
+    system = pdesolve.get_problem("pressure_poisson", dim=2, n=12, geometry="obstacles",
+                                  seed=2).discretize()  # fmt: skip
+    fluid = system.metadata["fluid_mask"].ravel()
+    assert not fluid.all()
+    kw = {"samples": 60, "lanczos_steps": 40, "chunk": 25, "seed": 1, "support": fluid}
+    meta = write_ritz_dataset(system.A, tmp_path / "cg", energies="cg", **kw)
+    write_ritz_dataset(system.A, tmp_path / "ritz", **kw)
+    train, energy = load_split(tmp_path / "cg", "train", energy=True)
+    _, val_energy = load_split(tmp_path / "cg", "val", energy=True)
+    assert meta["support"] == int(fluid.sum()) and meta["energies"] == "cg"
+    # every Ritz sample lives on the fluid cells (A is block diagonal fluid / identity rows)
+    val = load_split(tmp_path / "cg", "val")
+    assert np.abs(np.concatenate([train, val])[:, ~fluid]).max() < 1e-6
+    # the stored energies are b^T A^{-1} b of the stored float32 samples
+    B = train.astype(float)
+    exact = np.einsum("ij,ji->i", B, spla.spsolve(system.A.tocsc(), B.T))
+    assert energy.shape == (54,) and val_energy.shape == (6,)
+    assert np.allclose(energy, exact, rtol=1e-10)
+    # the Ritz (Galerkin) energies: same samples, a lower bound, close to the exact ones
+    ritz_train, ritz = load_split(tmp_path / "ritz", "train", energy=True)
+    assert np.array_equal(ritz_train, train)
+    assert np.all(ritz <= exact * (1 + 1e-6)) and np.all(ritz >= 0.7 * exact), (ritz / exact).min()
+
+
+def test_block_cg_matches_direct_solve():
+    A, _ = _laplacian_2d(10)
+    B = np.random.default_rng(0).normal(size=(100, 5))
+    X = block_cg(A.tocsr(), B, rtol=1e-12)
+    assert np.abs(X - spla.spsolve(A.tocsc(), B)).max() < 1e-9
