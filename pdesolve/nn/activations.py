@@ -25,6 +25,7 @@ torch.Size([3, 8])
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 __all__ = [
     "ACTIVATIONS",
     "BASIS",
+    "JETS",
     "PRESETS",
     "LearnableRAF",
     "PartitionedRAF",
@@ -51,6 +53,71 @@ BASIS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": torch.relu,
     "relu3": lambda x: torch.relu(x) ** 3,
 }
+
+def _relu3_jet(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    r = torch.relu(x)
+    return r * r * r, 3.0 * r * r, 6.0 * r
+
+
+def _tanh_jet(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    t = torch.tanh(x)
+    d1 = 1.0 - t * t
+    return t, d1, -2.0 * t * d1
+
+
+def _sin_jet(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    s = torch.sin(x)
+    return s, torch.cos(x), -s
+
+
+def _cos_jet(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    c = torch.cos(x)
+    return c, -torch.sin(x), -c
+
+
+def _sigmoid_parts(x: Tensor) -> tuple[Tensor, Tensor]:
+    s = torch.sigmoid(x)
+    return s, s * (1.0 - s)
+
+
+def _sigmoid_jet(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    s, ds = _sigmoid_parts(x)
+    return s, ds, ds * (1.0 - 2.0 * s)
+
+
+def _silu_jet(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    s, ds = _sigmoid_parts(x)
+    return x * s, s + x * ds, ds * (2.0 + x * (1.0 - 2.0 * s))
+
+
+def _softplus_jet(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    s, ds = _sigmoid_parts(x)
+    return nn.functional.softplus(x), s, ds
+
+
+def _gelu_jet(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    phi = torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    cdf = 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    return x * cdf, cdf + x * phi, (2.0 - x * x) * phi
+
+
+#: ``(σ, σ', σ'')`` of the fixed element-wise functions, for the forward Laplacian
+#: (:meth:`pdesolve.nn.mlp.MLP.jet`): a PINN's ``Δu`` in one forward pass instead of ``d + 1``
+#: nested autograd passes
+JETS: dict[str, Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]] = {
+    "x": lambda x: (x, torch.ones_like(x), torch.zeros_like(x)),
+    "x2": lambda x: (x * x, 2.0 * x, torch.full_like(x, 2.0)),
+    "sin": _sin_jet,
+    "cos": _cos_jet,
+    "tanh": _tanh_jet,
+    "sigmoid": _sigmoid_jet,
+    "relu": lambda x: (torch.relu(x), (x > 0).to(x.dtype), torch.zeros_like(x)),
+    "relu3": _relu3_jet,
+    "gelu": _gelu_jet,
+    "silu": _silu_jet,
+    "softplus": _softplus_jet,
+}
+
 
 #: the partition presets of the official code's ``setting.py`` (basis per slice, in order)
 PRESETS: dict[str, tuple[str, ...]] = {
@@ -88,6 +155,23 @@ class Rational(nn.Module):
         num = p[0] + x * (p[1] + x * (p[2] + x * p[3]))
         den = 1.0 + torch.abs(x * (q[0] + x * q[1]))
         return num / den
+
+    def derivatives(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(r, r', r'')`` in closed form (``|w|'' = 0`` away from the kink ``w = 0``)."""
+        p = self.numerator.to(x.dtype)
+        q = self.denominator.to(x.dtype)
+        num = p[0] + x * (p[1] + x * (p[2] + x * p[3]))
+        dnum = p[1] + x * (2.0 * p[2] + 3.0 * x * p[3])
+        ddnum = 2.0 * p[2] + 6.0 * x * p[3]
+        w = x * (q[0] + x * q[1])
+        sign = torch.sign(w)
+        den = 1.0 + torch.abs(w)
+        dden = sign * (q[0] + 2.0 * x * q[1])
+        ddden = sign * 2.0 * q[1]
+        r = num / den
+        dr = (dnum - r * dden) / den
+        ddr = (ddnum - 2.0 * dr * dden - r * ddden) / den
+        return r, dr, ddr
 
 
 def _even_sizes(width: int, parts: int) -> tuple[int, ...]:
@@ -175,6 +259,25 @@ class PartitionedRAF(nn.Module):
             [self._basis(n, p) for n, p in zip(self.basis, parts, strict=True)], dim=-1
         )
 
+    def _basis_jet(self, name: str, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        if name == "gaussian":
+            inv = 1.0 / self.gaussian_width**2
+            g = torch.exp(-0.5 * inv * x * x)
+            dg = -inv * x * g
+            return g, dg, inv * (inv * x * x - 1.0) * g
+        if name == "rational":
+            assert self.rational is not None
+            return self.rational.derivatives(x)
+        return JETS[name](x)
+
+    def derivatives(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(σ(x), σ'(x), σ''(x))`` element-wise (the forward Laplacian of a network)."""
+        if x.shape[-1] != self.width:
+            raise ValueError(f"expected last dimension {self.width}, got shape {tuple(x.shape)}")
+        parts = [self._basis_jet(n, p) for n, p in
+                 zip(self.basis, torch.split(x, self.sizes, dim=-1), strict=True)]
+        return tuple(torch.cat([j[k] for j in parts], dim=-1) for k in range(3))  # type: ignore
+
     def extra_repr(self) -> str:
         return f"basis={self.basis}, sizes={self.sizes}, gaussian_width={self.gaussian_width}"
 
@@ -258,6 +361,27 @@ class LearnableRAF(nn.Module):
             out = out + self.e * torch.exp(-(x * x) / (2.0 * self.f * self.f))
         return out
 
+    def derivatives(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(σ_j(x), σ_j'(x), σ_j''(x))`` element-wise, differentiable in the coefficients."""
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
+        out, d1, d2 = zero, zero, zero
+        if "x" in self.terms:
+            out, d1 = out + self.a * x, d1 + self.a
+        if "x2" in self.terms:
+            out, d1, d2 = out + self.b * x * x, d1 + 2.0 * self.b * x, d2 + 2.0 * self.b
+        if "sin" in self.terms:
+            arg = self.d * x
+            sin = torch.sin(arg)
+            out = out + self.c * sin
+            d1 = d1 + self.c * self.d * torch.cos(arg)
+            d2 = d2 - self.c * self.d * self.d * sin
+        if "gaussian" in self.terms:
+            inv = 1.0 / (self.f * self.f)
+            g = self.e * torch.exp(-0.5 * inv * x * x)
+            out, d1, d2 = out + g, d1 - inv * x * g, d2 + inv * (inv * x * x - 1.0) * g
+        shape = torch.broadcast_shapes(x.shape, out.shape)
+        return out.expand(shape), d1.expand(shape), d2.expand(shape)
+
     def extra_repr(self) -> str:
         return f"width={self.width}, terms={self.terms}"
 
@@ -270,6 +394,10 @@ class _Elementwise(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.fn(x)
 
+    def derivatives(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(σ, σ', σ'')`` element-wise in closed form."""
+        return JETS[self.name](x)
+
     def extra_repr(self) -> str:
         return self.name
 
@@ -277,6 +405,7 @@ class _Elementwise(nn.Module):
 #: element-wise activations by name (no width needed)
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
     "sin": torch.sin,
     "relu": torch.relu,
     "relu3": BASIS["relu3"],
@@ -289,8 +418,8 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 def make_activation(name: str, width: int | None = None, **options: Any) -> nn.Module:
     """The activation ``name`` as a module; RAF variants need ``width``.
 
-    Names: :data:`ACTIVATIONS` (``tanh``, ``sin``, ``relu``, ``relu3``, ...), ``raf`` (partitioned,
-    ``basis=`` preset, default ``poly_sin_gaussian``), any :data:`PRESETS` name (partitioned RAF with
+    Names: :data:`ACTIVATIONS` (``tanh``, ``sigmoid``, ``sin``, ``relu``, ``relu3``, ...), ``raf``
+    (partitioned, ``basis=`` preset, default ``poly_sin_gaussian``), any :data:`PRESETS` name (partitioned RAF with
     that basis), ``raf_learnable`` (:class:`LearnableRAF`). ``options`` go to the RAF constructor.
 
     >>> make_activation("relu3")(torch.tensor([-1.0, 2.0]))
@@ -298,7 +427,7 @@ def make_activation(name: str, width: int | None = None, **options: Any) -> nn.M
     >>> make_activation("swish")
     Traceback (most recent call last):
     ...
-    ValueError: unknown activation 'swish'; known: tanh, sin, relu, relu3, gelu, silu, softplus, raf, raf_learnable, poly, poly_relu, poly_relu3, poly_sin, poly_sin_gaussian, poly_sin_gaussian_rational, rational
+    ValueError: unknown activation 'swish'; known: tanh, sigmoid, sin, relu, relu3, gelu, silu, softplus, raf, raf_learnable, poly, poly_relu, poly_relu3, poly_sin, poly_sin_gaussian, poly_sin_gaussian_rational, rational
     """  # noqa: E501
     key = str(name).lower()
     if key in ACTIVATIONS:

@@ -71,6 +71,12 @@ class LaplaceEigenProblem(Problem):
         values = u(x).reshape(-1)
         return -laplacian(values, x) - self.exact_eigenvalue * values
 
+    def pde_residual_from_derivatives(
+        self, x: Tensor, u: Tensor, grad: Tensor, lap: Tensor
+    ) -> Tensor:
+        """The same residual from ``u``, ``∇u``, ``Δu`` at ``x`` (PINN forward Laplacian)."""
+        return -lap - self.exact_eigenvalue * u
+
     def discretize(self, **overrides: Any) -> LinearSystem:
         raise NotImplementedError(
             "laplace_eigen is an eigenvalue problem, not a linear system; solve it with "

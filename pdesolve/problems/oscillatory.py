@@ -66,6 +66,12 @@ class OscillatoryProblem(Problem):
         values = u(x).reshape(-1)
         return -laplacian(values, x) + self.nonlinearity(values) - self.source(x)
 
+    def pde_residual_from_derivatives(
+        self, x: Tensor, u: Tensor, grad: Tensor, lap: Tensor
+    ) -> Tensor:
+        """The same residual from ``u``, ``∇u``, ``Δu`` at ``x`` (PINN forward Laplacian)."""
+        return -lap + self.nonlinearity(u) - self.source(x)
+
     def discretize(self, **overrides: Any) -> LinearSystem:
         raise NotImplementedError(
             "oscillatory is a nonlinear PDE and has no linear system; solve it with method='pinn'"

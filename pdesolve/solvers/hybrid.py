@@ -141,12 +141,21 @@ class PINNCorrector:
     Parameters
     ----------
     width, depth, activation : network of :class:`pdesolve.nn.mlp.MLP`.
+    activation_options : dict, optional
+        Options of the activation (e.g. ``{"gaussian_width": 0.5}`` for ``raf``).
+    model : dict, optional
+        Any :func:`pdesolve.nn.mlp.make_model` specification ``{name, **options}`` instead of
+        ``width``/``depth``/``activation`` (e.g. a network registered in ``MODELS`` by a study).
     steps : int
         Optimizer steps per call (per outer iteration).
     first_steps : int, optional
         Steps on the first call, from the random initialisation (None: ``steps``).
     batch : int
-        Collocation points per step (fresh, seeded, uniform random).
+        Collocation points per step.
+    sampling : str
+        ``random``: a fresh seeded uniform batch every step; or one fixed set of ``batch``
+        points drawn at set-up: ``uniform``, ``lhs``, ``sobol``, ``halton``
+        (:mod:`pdesolve.train.collocation`).
     lr : float
         Adam learning rate.
     dtype : str
@@ -156,8 +165,19 @@ class PINNCorrector:
     def __init__(self, width: int = 32, depth: int = 3, activation: str = "tanh",
                  steps: int = 10, first_steps: int | None = 200, batch: int = 512,
                  lr: float = 5e-3, dtype: str = "float32", seed: int = 0,
-                 device: str = "cpu") -> None:  # fmt: skip
+                 device: str = "cpu", sampling: str = "random",
+                 activation_options: dict[str, Any] | None = None,
+                 model: dict[str, Any] | None = None) -> None:  # fmt: skip
+        from pdesolve.train.collocation import METHODS
+
+        if sampling not in METHODS:
+            raise ValueError(f"unknown sampling {sampling!r}; known: {', '.join(METHODS)}")
         self.width, self.depth, self.activation = width, depth, activation
+        self.activation_options = dict(activation_options or {})
+        self.model = dict(model) if model is not None else None
+        if self.model is not None and "name" not in self.model:
+            raise ValueError("model needs a 'name' (a pdesolve.nn.mlp.MODELS key)")
+        self.sampling = sampling
         self.steps, self.batch, self.lr = int(steps), int(batch), float(lr)
         self.first_steps = int(first_steps) if first_steps is not None else self.steps
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
@@ -169,11 +189,23 @@ class PINNCorrector:
         self.n_ = grid_size(system)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            self.net_ = make_model("mlp", 2, 1, width=self.width, depth=self.depth,
-                                   activation=self.activation)
+            if self.model is not None:
+                spec = {k: v for k, v in self.model.items() if k != "name"}
+                self.net_ = make_model(self.model["name"], 2, 1, **spec)
+            else:
+                self.net_ = make_model("mlp", 2, 1, width=self.width, depth=self.depth,
+                                       activation=self.activation,
+                                       activation_options=self.activation_options)
         self.net_ = self.net_.to(device=self.device, dtype=self.dtype)
         self.optimizer_ = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
         self.generator_ = torch.Generator().manual_seed(self.seed + 1)
+        self.fixed_points_: torch.Tensor | None = None
+        if self.sampling != "random":
+            from pdesolve.problems.domains import UnitBox
+            from pdesolve.train.collocation import CollocationSampler
+
+            fixed = CollocationSampler(UnitBox(2), self.batch, self.sampling, self.generator_)
+            self.fixed_points_ = fixed.interior().to(device=self.device, dtype=self.dtype)
         pts = np.asarray(system.geometry.points, dtype=np.float64)
         self.points_ = torch.as_tensor(pts, dtype=self.dtype, device=self.device)
         self.calls_ = 0
@@ -206,8 +238,11 @@ class PINNCorrector:
         image = self._residual_image(r / scale)
         steps = self.first_steps if self.calls_ == 0 else self.steps
         for _ in range(steps):
-            x = torch.rand(self.batch, 2, generator=self.generator_, dtype=self.dtype)
-            x = x.to(self.device)
+            if self.fixed_points_ is not None:
+                x = self.fixed_points_.clone()
+            else:
+                x = torch.rand(self.batch, 2, generator=self.generator_, dtype=self.dtype)
+                x = x.to(self.device)
             target = self._sample(image, x)
             loss = torch.mean((-self._laplacian(x) - target) ** 2)
             self.optimizer_.zero_grad(set_to_none=True)
@@ -255,6 +290,12 @@ class HybridSolver(Solver):
     initial_checkpoint : str, optional
         A PINN checkpoint (``PINNTrainer``) whose network, at the grid nodes, is the initial
         guess when no ``x0`` is given.
+    max_time : float, optional
+        Time cap in seconds on the outer loop (checked after each outer iteration); when hit,
+        the solve stops unconverged with ``DIVERGED_ITS`` and ``info["time_limit"]`` True.
+    max_time_clock : {"wall", "process"}
+        The clock of ``max_time``: wall time, or this process's CPU time (a cap that means the
+        same on a loaded, shared machine).
     """
 
     registry_name = "hybrid"
@@ -272,8 +313,16 @@ class HybridSolver(Solver):
         omega: float = 2.0 / 3.0,
         line_search: bool = True,
         initial_checkpoint: str | None = None,
+        max_time: float | None = None,
+        max_time_clock: str = "wall",
     ) -> None:
         super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
+        if max_time is not None and not max_time > 0:
+            raise ValueError(f"max_time must be positive (or None), got {max_time!r}")
+        if max_time_clock not in ("wall", "process"):
+            raise ValueError(f"max_time_clock must be 'wall' or 'process', got {max_time_clock!r}")
+        self.max_time = float(max_time) if max_time is not None else None
+        self._clock = time.perf_counter if max_time_clock == "wall" else time.process_time
         if smoother not in SMOOTHERS:
             raise ValueError(f"unknown smoother {smoother!r}; known: {', '.join(SMOOTHERS)}")
         if int(nu) != nu or nu < 0:
@@ -311,7 +360,7 @@ class HybridSolver(Solver):
         else:
             x = np.zeros_like(b)
         setup_time = time.perf_counter() - t0
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), self._clock()
         rule, b_norm = self.stopping, system.b_norm
         r = b - A @ x
         norms = [float(np.linalg.norm(r))]
@@ -319,9 +368,13 @@ class HybridSolver(Solver):
         smooth_time = correct_time = 0.0
         reason = rule.reason_for(norms[0], b_norm)
         iterations = 0
+        time_limit = False
         while reason is None:
             if iterations >= rule.maxiter:
                 reason = ConvergedReason.DIVERGED_ITS
+                break
+            if self.max_time is not None and self._clock() - c1 >= self.max_time:
+                reason, time_limit = ConvergedReason.DIVERGED_ITS, True
                 break
             ts = time.perf_counter()
             x = level.smooth(x, b, self.nu, backward=False)
@@ -348,6 +401,7 @@ class HybridSolver(Solver):
             "setup_time": setup_time, "solve_time": solve_time, "smooth_time": smooth_time,
             "correct_time": correct_time, "corrector": self.corrector_name,
             "smoother": self.smoother, "nu": self.nu, "alphas": alphas,
+            "time_limit": time_limit,
         }  # fmt: skip
         return SolveResult(x=x, converged=reason.converged, reason=reason, iterations=iterations,
                            residual_norms=np.asarray(norms), wall_time=setup_time + solve_time,

@@ -43,7 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from pdesolve.nn.mlp import make_model
-from pdesolve.problems.base import gradient
+from pdesolve.problems.base import Problem, gradient
 from pdesolve.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from pdesolve.train.collocation import CollocationSampler
 from pdesolve.train.optimizers import make_optimizer, take_step
@@ -52,6 +52,7 @@ __all__ = ["PINN", "PINNTrainer", "TrainingDivergedError", "load_pinn"]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 SCHEDULES = ("none", "step", "exponential", "cosine")
+DERIVATIVES = ("auto", "forward", "autograd")
 HISTORY_KEYS = ("step", "phase", "train_loss", "residual_rms", "relative_l2", "eigenvalue", "lr",
                 "time")  # fmt: skip
 
@@ -66,6 +67,55 @@ class TrainingDivergedError(FloatingPointError):
         super().__init__(f"non-finite loss at training step {step}{detail}; {kept}")
 
 
+def _point_jet(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+    """``fn(x)``, ``∇fn`` and ``Δfn`` of a cheap, parameter-free point function by autograd
+    (detached; ``∇fn`` is None when ``fn`` does not depend on ``x``)."""
+    with torch.enable_grad():
+        xx = x.detach().requires_grad_(True)
+        value = fn(xx).reshape(-1)
+        if not value.requires_grad:
+            return value.detach(), None, torch.zeros_like(value)
+        (grad,) = torch.autograd.grad(value.sum(), xx, create_graph=True)
+        lap = torch.zeros_like(value)
+        for i in range(x.shape[1]):
+            if grad[:, i].requires_grad:
+                (second,) = torch.autograd.grad(grad[:, i].sum(), xx, retain_graph=True)
+                lap = lap + second[:, i]
+    return value.detach(), grad.detach(), lap.detach()
+
+
+def _box_distance_jet(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``D = Π x_i(1-x_i)`` (``UnitBox.distance``) with ``∇D`` and ``ΔD`` in closed form."""
+    p = x * (1.0 - x)
+    n = x.shape[0]
+    ones = torch.ones(n, 1, dtype=x.dtype, device=x.device)
+    before = torch.cumprod(torch.cat([ones, p[:, :-1]], dim=1), dim=1)  # Π_{j<i} p_j
+    after = torch.cumprod(torch.cat([ones, p.flip(1)[:, :-1]], dim=1), dim=1).flip(1)  # j>i
+    others = before * after
+    return before[:, -1] * p[:, -1], (1.0 - 2.0 * x) * others, -2.0 * others.sum(dim=1)
+
+
+def _ball_distance_jet(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``D = 1 - |x|`` (``UnitBall.distance``): ``∇D = -x/|x|``, ``ΔD = -(d-1)/|x|``."""
+    r = x.norm(dim=1)
+    return 1.0 - r, -x / r[:, None], -(x.shape[1] - 1) / r
+
+
+def _distance_jet(
+    fn: Callable[[Tensor], Tensor], x: Tensor
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """The jet of a distance function: closed form for the unit box and ball, else autograd."""
+    from pdesolve.problems.ball import UnitBall
+    from pdesolve.problems.domains import UnitBox
+
+    owner = getattr(fn, "__func__", None)
+    if owner is UnitBox.distance:
+        return _box_distance_jet(x)
+    if owner is UnitBall.distance:
+        return _ball_distance_jet(x)
+    return _point_jet(fn, x)
+
+
 class PINN(nn.Module):
     """``u(x) = D(x) N(x)`` (hard constraint, ``distance`` given) or ``N(x)``; output shape (N,)."""
 
@@ -77,6 +127,47 @@ class PINN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.network(x).reshape(-1)
         return out if self.distance is None else self.distance(x) * out
+
+    @property
+    def supports_jet(self) -> bool:
+        """Whether :meth:`jet` works (MLP/ResNet with closed-form activation derivatives)."""
+        return bool(getattr(self.network, "supports_jet", False))
+
+    def jet(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``u``, ``∇u`` (N, d) and ``Δu`` (N,) in one forward pass (forward Laplacian); the
+        distance factor enters by the product rule ``Δ(DN) = DΔN + 2∇D·∇N + NΔD``."""
+        value, grad, lap = self.network.jet(x)
+        value, grad, lap = value[:, 0], grad[:, :, 0], lap[:, 0]
+        if self.distance is None:
+            return value, grad, lap
+        d, dgrad, dlap = _distance_jet(self.distance, x)
+        if dgrad is None:
+            return d * value, d[:, None] * grad, d * lap
+        return (d * value, d[:, None] * grad + value[:, None] * dgrad,
+                d * lap + 2.0 * (dgrad * grad).sum(dim=1) + value * dlap)  # fmt: skip
+
+
+def diffusion_residual_from_jet(
+    problem: Any, x: Tensor, u: Tensor, grad: Tensor, lap: Tensor
+) -> Tensor:
+    """``-∇·(k∇u) - f = -(kΔu + ∇k·∇u) - f`` from the jet of ``u`` (``Problem.pde_residual``'s
+    equation; ``k`` and ``∇k`` by autograd on the coefficient alone)."""
+    k, kgrad, _ = _point_jet(problem.coefficient, x)
+    r = -k * lap - problem.source(x)
+    if kgrad is not None:
+        r = r - (kgrad * grad).sum(dim=1)
+    return r
+
+
+def jet_residual(problem: Any) -> Callable[..., Tensor] | None:
+    """The problem's residual as a function of ``(x, u, ∇u, Δu)``, or None when it has none (the
+    residual is then computed by nested autograd through ``problem.pde_residual``)."""
+    own = getattr(problem, "pde_residual_from_derivatives", None)
+    if own is not None:
+        return own
+    if getattr(type(problem), "pde_residual", None) is Problem.pde_residual:
+        return lambda x, u, grad, lap: diffusion_residual_from_jet(problem, x, u, grad, lap)
+    return None
 
 
 def _as_named(value: str | Mapping[str, Any] | None, default: str) -> dict[str, Any]:
@@ -124,7 +215,14 @@ class PINNTrainer:
     schedule : str
         ``none``, ``step`` (``step_size``, ``gamma``), ``exponential`` (``gamma``), ``cosine``.
     dtype, device, seed : str, str, int
-        ``float64`` (default) or ``float32``; ``cpu`` or ``cuda``; one seed for everything.
+        ``float64`` (default) or ``float32``; ``cpu`` or ``cuda`` (any torch device string); one
+        seed for everything (network, collocation points, test set).
+    derivatives : str
+        How ``Δu`` is computed: ``forward`` (forward-mode Laplacian: values, gradients and
+        Laplacians pushed through the network in one pass; MLP/ResNet), ``autograd`` (nested
+        reverse-mode autograd through ``problem.pde_residual``, any network and problem), or
+        ``auto`` (forward when the network and the problem support it). Same values up to
+        rounding; forward is faster (about 1.5x in 2D, more in higher dimensions).
     rtol, atol : float
         Stop early when the monitor residual RMS ≤ ``max(rtol · RMS(f), atol)`` (0: never).
     output_dir : path, optional
@@ -172,7 +270,11 @@ class PINNTrainer:
         progress: bool | None = None,
         init_from: str | os.PathLike | None = None,
         callback: Callable[[PINNTrainer], None] | None = None,
+        derivatives: str = "auto",
     ) -> None:
+        if derivatives not in DERIVATIVES:
+            raise ValueError(f"derivatives must be one of {', '.join(DERIVATIVES)}, "
+                             f"got {derivatives!r}")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         if schedule not in SCHEDULES:
@@ -204,8 +306,9 @@ class PINNTrainer:
             "test_points": int(test_points), "monitor_points": int(monitor_points),
             "log_every": int(log_every), "loss": self.loss_kind,
             "init_from": str(init_from) if init_from is not None else None,
+            "derivatives": derivatives,
         })  # fmt: skip
-        self.device = torch.device(device)
+        self.device = _device(device)
         self.dtype = DTYPES[dtype]
         self.rtol, self.atol = float(rtol), float(atol)
         self.output_dir = Path(output_dir) if output_dir is not None else None
@@ -245,6 +348,7 @@ class PINNTrainer:
             network = make_model(self.model_cfg["name"], dim, 1, **options)
         distance = problem.domain.distance if self.constraint == "hard" else None
         self.model = PINN(network, distance).to(device=self.device, dtype=self.dtype)
+        self._jet_residual = self._choose_derivatives(cfg["derivatives"])
         self.generator = torch.Generator().manual_seed(cfg["seed"])
         self.sampler = CollocationSampler(
             problem.domain, cfg["batch"], cfg["sampling"], self.generator,
@@ -267,6 +371,35 @@ class PINNTrainer:
             self.load(self.resume)
         elif self.init_from is not None:
             self.load_weights(self.init_from)
+
+    def _choose_derivatives(self, kind: str) -> Callable[..., Tensor] | None:
+        residual = jet_residual(self.problem)
+        if kind == "autograd":
+            return None
+        if residual is not None and self.model.supports_jet:
+            return residual
+        if kind == "forward":
+            why = ("the network has no closed-form activation derivatives (MLP/ResNet with "
+                   "built-in activations do)" if residual is not None else
+                   f"problem {self.problem.name!r} defines its own pde_residual and no "
+                   "pde_residual_from_derivatives")
+            raise ValueError(f"derivatives='forward' is not available: {why}; use 'autograd'")
+        return None
+
+    @property
+    def derivatives(self) -> str:
+        """``forward`` or ``autograd``: how this trainer computes ``Δu``."""
+        return "forward" if self._jet_residual is not None else "autograd"
+
+    def residual(self, x: Tensor) -> Tensor:
+        """The PDE residual of the current network at ``x`` (keeps the graph when grad is on)."""
+        if self._jet_residual is not None:
+            u, grad, lap = self.model.jet(x)
+            return self._jet_residual(x, u, grad, lap).reshape(-1)
+        if not x.requires_grad:
+            x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            return self.problem.pde_residual(self.model, x).reshape(-1)
 
     def _to(self, x: Tensor) -> Tensor:
         return x.to(device=self.device, dtype=self.dtype)
@@ -309,8 +442,8 @@ class PINNTrainer:
     # losses ----------------------------------------------------------------------------------
     def predict_and_loss(self, xi: Tensor, xb: Tensor | None) -> tuple[Tensor, Tensor]:
         """Predictions (the stacked residual vector) and the loss computed from them."""
-        xi = xi.detach().requires_grad_(True)
         if self.loss_kind == "rayleigh":
+            xi = xi.detach().requires_grad_(True)
             u = self.model(xi)
             grad = gradient(u, xi)
             preds = torch.cat([u, grad.reshape(-1)])
@@ -320,7 +453,7 @@ class PINNTrainer:
             loss = torch.mean(torch.sum(gg * gg, dim=1)) / mass
             loss = loss + self.config["normalization_weight"] * (mass - 1.0) ** 2
             return preds, loss
-        r = self.problem.pde_residual(self.model, xi).reshape(-1)
+        r = self.residual(xi.detach())
         if xb is None:
             return r, torch.mean(r * r)
         rb = self.model(xb) - self.problem.boundary_value(xb).reshape(-1)
@@ -352,10 +485,12 @@ class PINNTrainer:
 
     def residual_rms(self) -> float:
         """RMS of the PDE residual on the fixed monitor set."""
-        x = self.monitor_x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            r = self.problem.pde_residual(self.model, x)
-        return float(torch.sqrt(torch.mean(r.detach() ** 2)))
+        if self._jet_residual is not None:
+            with torch.no_grad():
+                r = self.residual(self.monitor_x)
+        else:
+            r = self.residual(self.monitor_x).detach()
+        return float(torch.sqrt(torch.mean(r**2)))
 
     def eigenvalue(self) -> float:
         """Rayleigh-quotient estimate ``∫|∇u|²/∫u²`` on the test set (eigenvalue problems)."""
@@ -418,9 +553,8 @@ class PINNTrainer:
                     loss = take_step(optimizer, lambda xi=xi, xb=xb: self.predict_and_loss(xi, xb))
                 except FloatingPointError as exc:
                     raise TrainingDivergedError(self.step, last_good, f" ({exc})") from exc
-                finite = math.isfinite(loss) and all(
-                    bool(torch.isfinite(p).all()) for p in self.model.parameters()
-                )
+                finite = math.isfinite(loss) and bool(torch.isfinite(
+                    torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])).all())
                 if not finite:
                     raise TrainingDivergedError(self.step, last_good)
                 if phase != "lbfgs" and self.scheduler is not None:
@@ -471,7 +605,7 @@ class PINNTrainer:
     def load(self, path: str | os.PathLike) -> None:
         """Continue from a checkpoint of a run with the same configuration."""
         ckpt = load_checkpoint(path, map_location=self.device)
-        ignore = {"steps", "lbfgs_steps", "test_points", "log_every", "init_from"}
+        ignore = {"steps", "lbfgs_steps", "test_points", "log_every", "init_from", "derivatives"}
         mine = {k: v for k, v in self.config.items() if k not in ignore}
         theirs = {k: v for k, v in ckpt["config"].items() if k not in ignore}
         if mine != theirs:
@@ -532,6 +666,15 @@ def plot_history(
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def _device(device: str | torch.device) -> torch.device:
+    """``torch.device(device)``, with a clear error when CUDA is asked for but absent."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r}: CUDA is not available on this machine "
+                         "(torch.cuda.is_available() is False); use device='cpu'")
+    return dev
 
 
 def _check_continuous_form(problem: Any) -> None:

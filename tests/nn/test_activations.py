@@ -9,6 +9,15 @@ from pdesolve.nn.activations import LearnableRAF, PartitionedRAF, Rational, make
 from pdesolve.nn.mlp import MLP, ResNet, make_model
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is faster, and much faster on a shared, loaded machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def slice_reference(x, sizes, fns):
     """The official definition, written the slow way: one slice at a time into a zero tensor."""
     out = torch.zeros_like(x)
@@ -134,3 +143,52 @@ def test_bad_input():
     with pytest.raises(ValueError, match="at least the input dimension"):
         ResNet(5, 1, width=3)
     assert math.isfinite(float(PartitionedRAF(8)(torch.zeros(1, 8)).sum()))
+
+
+JET_ACTIVATIONS = [
+    ("tanh", {}), ("sigmoid", {}), ("sin", {}), ("relu", {}), ("relu3", {}), ("gelu", {}),
+    ("silu", {}),
+    ("softplus", {}), ("raf", {"gaussian_width": 0.3}), ("poly_sin_gaussian_rational", {}),
+    ("raf", {"basis": ("x", "x2", "cos", "tanh", "relu", "relu3")}),
+    ("raf_learnable", {"init": {"d": ("normal", 2.0, 0.1), "f": ("uniform", 0.5, 1.0)}}),
+]
+
+
+@pytest.mark.parametrize("name,options", JET_ACTIVATIONS)
+def test_closed_form_derivatives_match_autograd(name, options):
+    act = make_activation(name, 12, **options).double()
+    x = torch.randn(40, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    x = x.requires_grad_(True)
+    value, d1, d2 = act.derivatives(x)
+    y = act(x)
+    (g1,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    (g2,) = torch.autograd.grad(g1.sum(), x)
+    torch.testing.assert_close(value, y, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(d1, g1, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(d2, g2, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("model", ["mlp", "resnet"])
+@pytest.mark.parametrize("name,options", JET_ACTIVATIONS[::2] + JET_ACTIVATIONS[-1:])
+def test_forward_laplacian_jet_matches_nested_autograd(model, name, options):
+    torch.manual_seed(0)
+    net = make_model(model, 3, 1, width=12, activation=name, activation_options=options).double()
+    assert net.supports_jet
+    x = torch.rand(25, 3, dtype=torch.float64, requires_grad=True)
+    u = net(x).reshape(-1)
+    (grad,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+    lap = sum(torch.autograd.grad(grad[:, i].sum(), x, create_graph=True)[0][:, i]
+              for i in range(3))  # fmt: skip
+    value, jgrad, jlap = net.jet(x.detach())
+    assert value.shape == (25, 1) and jgrad.shape == (25, 3, 1) and jlap.shape == (25, 1)
+    scale = float(lap.detach().abs().max()) + 1.0
+    torch.testing.assert_close(value[:, 0], u, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(jgrad[:, :, 0], grad, rtol=1e-11, atol=1e-11 * scale)
+    torch.testing.assert_close(jlap[:, 0], lap, rtol=1e-10, atol=1e-11 * scale)
+    # and the parameter gradients of a loss on the Laplacian agree too
+    params = list(net.parameters())
+    ga = torch.autograd.grad((lap**2).mean(), params, allow_unused=True, materialize_grads=True)
+    gj = torch.autograd.grad((jlap[:, 0] ** 2).mean(), params, allow_unused=True,
+                             materialize_grads=True)  # fmt: skip
+    for a, b in zip(ga, gj, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11 * scale**2)

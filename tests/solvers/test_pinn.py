@@ -215,3 +215,106 @@ def test_cli_runs_the_pinn(tmp_path):
     assert data["sizes"]["unknowns"] == 31 and data["errors"]["max"] < 0.5
     assert record["errors"]["relative_l2_test"] < 0.5
     assert (tmp_path / "t" / "metrics.csv").exists()
+
+
+JET_PROBLEMS = [
+    ("poisson", {"dim": 2, "solution": "polynomial"}),
+    ("poisson", {"dim": 1, "solution": "exponential"}),
+    ("diffusion", {"dim": 2, "coefficient": "smooth"}), ("low_regularity", {"dim": 5}),
+    ("oscillatory", {"dim": 2, "frequency": 2}), ("laplace_eigen", {"dim": 3}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,params", JET_PROBLEMS)
+@pytest.mark.parametrize("activation", ["raf", "tanh"])
+def test_forward_laplacian_residual_equals_autograd(name, params, activation):
+    problem = pdesolve.get_problem(name, **params)
+    model = {"name": "resnet", "width": 12, "activation": activation,
+             "activation_options": {"gaussian_width": 0.3} if activation == "raf" else {}}
+    fast = PINNTrainer(problem, model=model, steps=1, progress=False, derivatives="auto")
+    slow = PINNTrainer(problem, model=model, steps=1, progress=False, derivatives="autograd")
+    assert fast.derivatives == "forward" and slow.derivatives == "autograd"
+    x = fast.test_x[:300]
+    r_fast, r_slow = fast.residual(x), slow.residual(x)
+    torch.testing.assert_close(r_fast, r_slow, rtol=1e-10, atol=1e-10 * float(r_slow.abs().max()))
+    assert fast.residual_rms() == pytest.approx(slow.residual_rms(), rel=1e-12)
+
+
+def test_forward_and_autograd_training_agree_to_rounding():
+    problem = pdesolve.get_problem("oscillatory", dim=2, frequency=1)
+    opts = {**SMALL, "model": {"name": "resnet", "width": 12, "activation": "raf",
+                               "activation_options": {"gaussian_width": 0.5}}}
+    h_fast = PINNTrainer(problem, steps=20, derivatives="forward", **opts).fit()
+    h_slow = PINNTrainer(problem, steps=20, derivatives="autograd", **opts).fit()
+    np.testing.assert_allclose(h_fast["train_loss"][1:], h_slow["train_loss"][1:], rtol=1e-8)
+    np.testing.assert_allclose(h_fast["relative_l2"], h_slow["relative_l2"], rtol=1e-8)
+
+
+class OwnResidual(pdesolve.get_problem("poisson", dim=1).__class__):
+    """A problem with its own autograd residual and no jet form: forward mode is unavailable."""
+
+    name = "own_residual"
+
+    def pde_residual(self, u, x):
+        return super().pde_residual(u, x)
+
+
+def test_forward_derivatives_unavailable_falls_back_or_says_why():
+    problem = OwnResidual(dim=1)
+    assert PINNTrainer(problem, steps=1, **SMALL).derivatives == "autograd"
+    with pytest.raises(ValueError, match="defines its own pde_residual"):
+        PINNTrainer(problem, steps=1, derivatives="forward", **SMALL)
+    with pytest.raises(ValueError, match="derivatives must be one of"):
+        PINNTrainer(pdesolve.get_problem("poisson", dim=1), steps=1, derivatives="jax")
+
+
+def test_device_is_a_parameter_not_hard_coded():
+    problem = pdesolve.get_problem("poisson", dim=1)
+    trainer = PINNTrainer(problem, steps=2, device="cpu", **SMALL)
+    assert {p.device.type for p in trainer.model.parameters()} == {"cpu"}
+    assert trainer.test_x.device.type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            PINNTrainer(problem, steps=1, device="cuda", **SMALL)
+    else:  # pragma: no cover - only on a GPU machine
+        trainer = PINNTrainer(problem, steps=5, device="cuda", **SMALL)
+        trainer.fit()
+        assert {p.device.type for p in trainer.model.parameters()} == {"cuda"}
+
+
+def test_progress_bar_shows_loss_and_error(capsys):
+    problem = pdesolve.get_problem("poisson", dim=1)
+    PINNTrainer(problem, steps=20, **{**SMALL, "progress": True}).fit()
+    err = capsys.readouterr().err
+    assert "pinn" in err and "loss=" in err and "err=" in err
+
+
+@pytest.mark.parametrize("experiment", ["raf_smooth2d", "raf_low_regularity", "raf_oscillatory",
+                                        "raf_eigen"])  # fmt: skip
+def test_raf_experiment_configs_compose_and_run(tmp_path, experiment):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        cfg = compose(config_name="config", overrides=[
+            f"+experiment={experiment}", "solver.steps=3", "solver.batch=32",
+            "solver.log_every=1", "solver.test_points=200", "solver.progress=false",
+            "solver.model.width=12", "write_solution=false",
+        ])  # fmt: skip
+    assert cfg.solver.name == "pinn" and cfg.solver.model.activation == "raf"
+    if experiment == "raf_oscillatory":
+        cfg.solver.model.activation_options.sizes = [3, 3, 3, 3]  # width 12
+    record = run(cfg, tmp_path)
+    assert record["iterations"] == 3 and np.isfinite(record["errors"]["relative_l2_test"])
+
+
+def test_throughput_benchmark_names_the_deepxde_install_when_missing(monkeypatch, tmp_path):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "experiments" / "raf" / "throughput.py"
+    spec = importlib.util.spec_from_file_location("raf_throughput", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "BENCH_SITE", tmp_path / "nothing")
+    monkeypatch.setitem(sys.modules, "deepxde", None)  # import deepxde -> ImportError
+    with pytest.raises(RuntimeError, match=r"pip install --no-deps --target .*deepxde"):
+        module.import_deepxde()
