@@ -190,28 +190,19 @@ class HaarSynthesis(LinearOperator):
         return haar_analysis(y, self.levels)
 
 
-class _PywtSynthesisFunction(torch.autograd.Function):
-    """Differentiable orthonormal wavelet synthesis; its adjoint (= inverse) is the analysis."""
+class _OrthogonalWaveletFunction(torch.autograd.Function):
+    """Differentiable orthonormal wavelet synthesis (``inverse=False``) or analysis; the backward
+    of either is the other (the transform is orthogonal, so its adjoint is its inverse)."""
 
     @staticmethod
-    def forward(ctx, c: Tensor, op: DaubechiesSynthesis) -> Tensor:  # type: ignore[override]
-        ctx.op = op
-        return op._synthesis_numpy(c)
+    def forward(ctx, x: Tensor, op: DaubechiesSynthesis, inverse: bool) -> Tensor:  # type: ignore[override]
+        ctx.op, ctx.inverse = op, inverse
+        return op._analysis_numpy(x) if inverse else op._synthesis_numpy(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        return ctx.op._analysis_numpy(grad), None
-
-
-class _PywtAnalysisFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, op: DaubechiesSynthesis) -> Tensor:  # type: ignore[override]
-        ctx.op = op
-        return op._analysis_numpy(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        return ctx.op._synthesis_numpy(grad), None
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        op = ctx.op
+        return (op._synthesis_numpy(grad) if ctx.inverse else op._analysis_numpy(grad)), None, None
 
 
 class DaubechiesSynthesis(LinearOperator):
@@ -270,11 +261,11 @@ class DaubechiesSynthesis(LinearOperator):
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_domain(x, "coefficients")
-        return _PywtSynthesisFunction.apply(x, self)
+        return _OrthogonalWaveletFunction.apply(x, self, False)
 
     def adjoint(self, y: Tensor) -> Tensor:
         self.check_domain(y, "image")
-        return _PywtAnalysisFunction.apply(y, self)
+        return _OrthogonalWaveletFunction.apply(y, self, True)
 
 
 # --------------------------------------------------------------------- sampling patterns ---

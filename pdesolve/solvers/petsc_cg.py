@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,7 @@ import numpy as np
 from pdesolve.linalg.petsc import csr_to_petsc, gather_vector, petsc, vector_to_petsc
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers import SOLVERS
-from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult
+from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult, StoppingRule
 
 PRECONDITIONERS = ("none", "jacobi", "icc", "gamg", "hypre")
 _MAX_RESTARTS = 5
@@ -23,6 +23,55 @@ def available_preconditioners() -> list[str]:
     """The ``pc`` values this PETSc build supports (hypre only when PETSc was built with it)."""
     PETSc = petsc()
     return [pc for pc in PRECONDITIONERS if pc != "hypre" or PETSc.Sys.hasExternalPackage("hypre")]
+
+
+def solve_to_true_residual(
+    ksp: Any, A: Any, b: Any, x: Any, stopping: StoppingRule, b_norm: float,
+    history: Callable[[], list[float]],
+) -> tuple[list[float], int, int, ConvergedReason]:
+    """Run ``ksp.solve(b, x)`` until the *true* residual ``||b - A x||`` meets ``stopping``.
+
+    PETSc stops on its recursive residual; when that says converged but the true residual does
+    not meet the rule, the solve is restarted from ``x`` (at most ``_MAX_RESTARTS`` times).
+    ``history()`` returns (and forgets) the residual norms PETSc recorded during the last solve.
+    Returns the residual norms (the last one the true residual), iterations, restarts, reason.
+    """
+    r = b.duplicate()
+    norms: list[float] = []
+    iterations, restarts = 0, 0
+    try:
+        while True:
+            ksp.setTolerances(max_it=stopping.maxiter - iterations)
+            ksp.solve(b, x)
+            recorded = [float(v) for v in history()]
+            norms.extend(recorded[1:] if norms else recorded)  # a restart repeats the last norm
+            iterations += ksp.getIterationNumber()
+            reason = ConvergedReason(int(ksp.getConvergedReason()))
+            A.mult(x, r)
+            r.aypx(-1.0, b)
+            true_norm = r.norm()
+            if norms:
+                norms[-1] = true_norm
+            else:
+                norms.append(true_norm)
+            if not reason.converged:
+                break
+            checked = stopping.reason_for(true_norm, b_norm)
+            if checked is not None:
+                reason = checked
+                break
+            if restarts >= _MAX_RESTARTS or iterations >= stopping.maxiter:
+                reason = (
+                    ConvergedReason.DIVERGED_ITS
+                    if iterations >= stopping.maxiter
+                    else ConvergedReason.DIVERGED_BREAKDOWN
+                )
+                break
+            restarts += 1  # recursive residual met the rule but the true one did not
+            ksp.setInitialGuessNonzero(True)
+    finally:
+        r.destroy()
+    return norms, iterations, restarts, reason
 
 
 @SOLVERS.register("petsc_cg")
@@ -102,7 +151,6 @@ class PetscCG(Solver):
         A = csr_to_petsc(system.A, comm)
         b = vector_to_petsc(system.b, comm)
         x = vector_to_petsc(np.zeros_like(system.b) if x0 is None else x0, comm)
-        r = b.duplicate()
         ksp = PETSc.KSP().create(comm)
         prefix = f"pdesolve_{next(_prefix_counter)}_"
         ksp.setOptionsPrefix(prefix)
@@ -132,46 +180,17 @@ class PetscCG(Solver):
                 raise RuntimeError(f"PETSc could not set up pc={self.pc!r}: {exc}") from exc
             setup_time = time.perf_counter() - t0
             t1 = time.perf_counter()
-            norms: list[float] = []
-            iterations, restarts = 0, 0
-            b_norm = system.b_norm
-            while True:
-                ksp.setTolerances(max_it=self.stopping.maxiter - iterations)
-                ksp.solve(b, x)
-                history = (
-                    monitor_norms
-                    if self.true_residual_history
-                    else list(ksp.getConvergenceHistory())
-                )
-                if norms:  # a restart repeats the previous final norm first
-                    history = history[1:]
-                norms.extend(float(v) for v in history)
-                monitor_norms.clear()
-                its = ksp.getIterationNumber()
-                iterations += its
-                reason = ConvergedReason(int(ksp.getConvergedReason()))
-                A.mult(x, r)
-                r.aypx(-1.0, b)
-                true_norm = r.norm()
-                if norms:
-                    norms[-1] = true_norm
-                else:
-                    norms.append(true_norm)
-                if not reason.converged:
-                    break
-                checked = self.stopping.reason_for(true_norm, b_norm)
-                if checked is not None:
-                    reason = checked
-                    break
-                if restarts >= _MAX_RESTARTS or iterations >= self.stopping.maxiter:
-                    reason = (
-                        ConvergedReason.DIVERGED_ITS
-                        if iterations >= self.stopping.maxiter
-                        else ConvergedReason.DIVERGED_BREAKDOWN
-                    )
-                    break
-                restarts += 1  # recursive residual met the rule but the true one did not
-                ksp.setInitialGuessNonzero(True)
+
+            def recorded() -> list[float]:
+                if self.true_residual_history:
+                    out = list(monitor_norms)
+                    monitor_norms.clear()
+                    return out
+                return list(ksp.getConvergenceHistory())
+
+            norms, iterations, restarts, reason = solve_to_true_residual(
+                ksp, A, b, x, self.stopping, system.b_norm, recorded
+            )
             solve_time = time.perf_counter() - t1
             solution = gather_vector(x)
             info = {
@@ -185,7 +204,7 @@ class PetscCG(Solver):
         finally:
             for name in names:
                 database.delValue(name)
-            for obj in (ksp, A, b, x, r):
+            for obj in (ksp, A, b, x):
                 obj.destroy()
         return SolveResult(
             x=solution,

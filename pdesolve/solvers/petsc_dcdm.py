@@ -35,10 +35,10 @@ import numpy as np
 from pdesolve.linalg.petsc import csr_to_petsc, gather_vector, petsc, vector_to_petsc
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers import SOLVERS
-from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult
+from pdesolve.solvers.base import Solver, SolveResult
+from pdesolve.solvers.petsc_cg import solve_to_true_residual
 
 KSP_TYPES = ("fcg", "gcr")
-_MAX_RESTARTS = 5
 _prefix_counter = itertools.count()
 
 
@@ -148,7 +148,6 @@ class PetscDCDM(Solver):
         A = csr_to_petsc(system.A, comm)
         b = vector_to_petsc(system.b, comm)
         x = vector_to_petsc(np.zeros_like(system.b) if x0 is None else x0, comm)
-        r = b.duplicate()
         ksp = PETSc.KSP().create(comm)
         prefix = f"pdesolve_dcdm_{next(_prefix_counter)}_"
         ksp.setOptionsPrefix(prefix)
@@ -166,44 +165,21 @@ class PetscDCDM(Solver):
             ksp.setUp()
             setup_time = time.perf_counter() - t0
             t1 = time.perf_counter()
-            norms: list[float] = []
-            iterations, restarts = 0, 0
-            while True:
-                ksp.setTolerances(max_it=self.stopping.maxiter - iterations)
-                try:
-                    ksp.solve(b, x)
-                except PETSc.Error as exc:
-                    if ctx.error is not None:  # the network's own error, not PETSc's
-                        raise ctx.error from exc
-                    raise
-                history = [float(v) for v in ksp.getConvergenceHistory()]
-                norms.extend(history[1:] if norms else history)
-                iterations += ksp.getIterationNumber()
-                reason = ConvergedReason(int(ksp.getConvergedReason()))
-                A.mult(x, r)
-                r.aypx(-1.0, b)
-                true_norm = r.norm()
-                if norms:
-                    norms[-1] = true_norm
-                else:
-                    norms.append(true_norm)
-                if not reason.converged:
-                    break
-                checked = self.stopping.reason_for(true_norm, system.b_norm)
-                if checked is not None:
-                    reason = checked
-                    break
-                if restarts >= _MAX_RESTARTS or iterations >= self.stopping.maxiter:
-                    reason = ConvergedReason.DIVERGED_ITS
-                    break
-                restarts += 1
-                ksp.setInitialGuessNonzero(True)
+            try:
+                norms, iterations, restarts, reason = solve_to_true_residual(
+                    ksp, A, b, x, self.stopping, system.b_norm,
+                    lambda: list(ksp.getConvergenceHistory()),
+                )  # fmt: skip
+            except PETSc.Error as exc:
+                if ctx.error is not None:  # the network's own error, not PETSc's
+                    raise ctx.error from exc
+                raise
             solve_time = time.perf_counter() - t1
             solution = gather_vector(x)
         finally:
             for name in names:
                 database.delValue(name)
-            for obj in (ksp, A, b, x, r):
+            for obj in (ksp, A, b, x):
                 obj.destroy()
         info = {
             "setup_time": setup_time, "solve_time": solve_time, "ksp_type": self.ksp_type,
