@@ -39,10 +39,10 @@ METHODS = {
     "icc_pcg": ("petsc_cg", {"pc": "icc"}),
     "gamg_pcg": ("petsc_cg", {"pc": "gamg"}),
     "deflated_pcg": ("deflated_cg", {"deflation": 16, "lanczos_steps": 64}),
-    "dcdm_k2": ("dcdm", {"memory": 2, "maxiter": 100}),
+    "dcdm_k2": ("dcdm", {"memory": 2, "maxiter": 300}),
     "dcdm_k2_safeguard": ("dcdm", {"memory": 2, "safeguard": True, "maxiter": 300}),
-    "dcdm_full": ("dcdm", {"memory": None, "maxiter": 100}),
-    "petsc_fcg2_dcdm": ("petsc_dcdm", {"ksp_type": "fcg", "memory": 2, "maxiter": 100}),
+    "dcdm_full": ("dcdm", {"memory": None, "maxiter": 300}),
+    "petsc_fcg2_dcdm": ("petsc_dcdm", {"ksp_type": "fcg", "memory": 2, "maxiter": 300}),
 }
 GEOMETRIES = {
     "empty": {"geometry": "empty"},
