@@ -5,8 +5,14 @@ Every rank passes the same global matrix; each keeps the rows that PETSc's defau
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
+
+_prefix_counter = itertools.count()
 
 
 def petsc():
@@ -69,3 +75,42 @@ def gather_vector(v) -> np.ndarray:
     scatter.destroy()
     full.destroy()
     return out
+
+
+def ksp_with_options(
+    comm, options: Mapping[str, Any], tag: str = "pdesolve"
+) -> tuple[Any, list[str]]:
+    """A new KSP on ``comm`` under a private options prefix, with ``options`` (names without the
+    leading dash) set in PETSc's options database for it.
+
+    Returns ``(ksp, names)``; pass ``names`` to :func:`remove_options` when the KSP is done, so
+    that nothing leaks into later solves.
+
+    >>> ksp, names = ksp_with_options(petsc().COMM_SELF, {"ksp_type": "cg"})
+    >>> ksp.setFromOptions(); ksp.getType()
+    'cg'
+    >>> remove_options(names); ksp.destroy()  # doctest: +ELLIPSIS
+    <petsc4py.PETSc.KSP object at ...>
+    """
+    PETSc = petsc()
+    ksp = PETSc.KSP().create(comm)
+    prefix = f"{tag}_{next(_prefix_counter)}_"
+    ksp.setOptionsPrefix(prefix)
+    database = PETSc.Options()
+    names: list[str] = []
+    try:
+        for key, value in options.items():
+            database.setValue(prefix + key, value)
+            names.append(prefix + key)
+    except Exception:
+        remove_options(names)
+        ksp.destroy()
+        raise
+    return ksp, names
+
+
+def remove_options(names: list[str]) -> None:
+    """Delete the named entries from PETSc's options database."""
+    database = petsc().Options()
+    for name in names:
+        database.delValue(name)

@@ -30,18 +30,8 @@ def _mkldnn_ok(x: Tensor) -> bool:
     return cpu32 and torch.backends.mkldnn.is_available()
 
 
-class _Conv2d(nn.Conv2d):
-    """``nn.Conv2d`` that calls oneDNN directly for float32 CPU tensors (see ``_Conv3d``)."""
-
-    def _conv_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        if _mkldnn_ok(x):
-            return torch.mkldnn_convolution(x, weight, bias, self.padding, self.stride,
-                                            self.dilation, self.groups)  # fmt: skip
-        return super()._conv_forward(x, weight, bias)
-
-
-class _Conv3d(nn.Conv3d):
-    """``nn.Conv3d`` that calls oneDNN directly for float32 CPU tensors.
+class _OneDNNConv:
+    """Mixin for ``nn.Conv2d``/``nn.Conv3d``: call oneDNN directly for float32 CPU tensors.
 
     PyTorch's dispatcher sends a batch of one small 3D field (``C·D·H <= 20480``, e.g. 16
     channels at 32³, which is every DCDM inference at 32³) to its im2col fallback, which is about
@@ -52,7 +42,15 @@ class _Conv3d(nn.Conv3d):
         if _mkldnn_ok(x):
             return torch.mkldnn_convolution(x, weight, bias, self.padding, self.stride,
                                             self.dilation, self.groups)  # fmt: skip
-        return super()._conv_forward(x, weight, bias)
+        return super()._conv_forward(x, weight, bias)  # type: ignore[misc]
+
+
+class _Conv2d(_OneDNNConv, nn.Conv2d):
+    """``nn.Conv2d`` through oneDNN on CPU (see ``_OneDNNConv``)."""
+
+
+class _Conv3d(_OneDNNConv, nn.Conv3d):
+    """``nn.Conv3d`` through oneDNN on CPU (see ``_OneDNNConv``)."""
 
 
 class _ResidualPair(nn.Module):

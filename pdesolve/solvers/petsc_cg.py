@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from pdesolve.linalg.petsc import csr_to_petsc, gather_vector, petsc, vector_to_petsc
+from pdesolve.linalg.petsc import (
+    csr_to_petsc,
+    gather_vector,
+    ksp_with_options,
+    petsc,
+    remove_options,
+    vector_to_petsc,
+)
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult, StoppingRule
 
 PRECONDITIONERS = ("none", "jacobi", "icc", "gamg", "hypre")
 _MAX_RESTARTS = 5
-_prefix_counter = itertools.count()
 
 
 def available_preconditioners() -> list[str]:
@@ -151,15 +156,8 @@ class PetscCG(Solver):
         A = csr_to_petsc(system.A, comm)
         b = vector_to_petsc(system.b, comm)
         x = vector_to_petsc(np.zeros_like(system.b) if x0 is None else x0, comm)
-        ksp = PETSc.KSP().create(comm)
-        prefix = f"pdesolve_{next(_prefix_counter)}_"
-        ksp.setOptionsPrefix(prefix)
-        database = PETSc.Options()
-        names = []
+        ksp, names = ksp_with_options(comm, self.petsc_options(comm.getSize()))
         try:
-            for key, value in self.petsc_options(comm.getSize()).items():
-                database.setValue(prefix + key, value)
-                names.append(prefix + key)
             ksp.setOperators(A)
             ksp.setFromOptions()
             ksp.setInitialGuessNonzero(x0 is not None)
@@ -202,8 +200,7 @@ class PetscCG(Solver):
                 "restarts": restarts,
             }
         finally:
-            for name in names:
-                database.delValue(name)
+            remove_options(names)
             for obj in (ksp, A, b, x):
                 obj.destroy()
         return SolveResult(

@@ -25,21 +25,26 @@ and the solve restarted from it if the recursively updated residual had drifted.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from pdesolve.linalg.petsc import csr_to_petsc, gather_vector, petsc, vector_to_petsc
+from pdesolve.linalg.petsc import (
+    csr_to_petsc,
+    gather_vector,
+    ksp_with_options,
+    petsc,
+    remove_options,
+    vector_to_petsc,
+)
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import Solver, SolveResult
 from pdesolve.solvers.petsc_cg import solve_to_true_residual
 
 KSP_TYPES = ("fcg", "gcr")
-_prefix_counter = itertools.count()
 
 
 class ShellDirection:
@@ -148,15 +153,8 @@ class PetscDCDM(Solver):
         A = csr_to_petsc(system.A, comm)
         b = vector_to_petsc(system.b, comm)
         x = vector_to_petsc(np.zeros_like(system.b) if x0 is None else x0, comm)
-        ksp = PETSc.KSP().create(comm)
-        prefix = f"pdesolve_dcdm_{next(_prefix_counter)}_"
-        ksp.setOptionsPrefix(prefix)
-        database = PETSc.Options()
-        names = []
+        ksp, names = ksp_with_options(comm, self.petsc_options(), tag="pdesolve_dcdm")
         try:
-            for key, value in self.petsc_options().items():
-                database.setValue(prefix + key, value)
-                names.append(prefix + key)
             ksp.setOperators(A)
             ctx = dcdm_pc(ksp, direction)
             ksp.setFromOptions()
@@ -177,8 +175,7 @@ class PetscDCDM(Solver):
             solve_time = time.perf_counter() - t1
             solution = gather_vector(x)
         finally:
-            for name in names:
-                database.delValue(name)
+            remove_options(names)
             for obj in (ksp, A, b, x):
                 obj.destroy()
         info = {

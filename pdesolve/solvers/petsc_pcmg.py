@@ -19,18 +19,22 @@ solves the coarsest level with LU. The stopping rule is pdesolve's, on the true 
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from pdesolve.linalg.petsc import csr_to_petsc, gather_vector, petsc, vector_to_petsc
+from pdesolve.linalg.petsc import (
+    csr_to_petsc,
+    gather_vector,
+    ksp_with_options,
+    petsc,
+    remove_options,
+    vector_to_petsc,
+)
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers.base import ConvergedReason, SolveResult, StoppingRule
-
-_prefix_counter = itertools.count()
 
 
 def _rect_to_petsc(P: sp.csr_matrix, comm):
@@ -98,14 +102,7 @@ class PCMGKSP:
         self._mats = [_rect_to_petsc(P, comm) for P in prolongations]
         nlev = len(self._mats) + 1
         self.levels = nlev
-        self.ksp = PETSc.KSP().create(comm)
-        self._prefix = f"pdesolve_pcmg_{next(_prefix_counter)}_"
-        self.ksp.setOptionsPrefix(self._prefix)
-        self._names: list[str] = []
-        database = PETSc.Options()
-        for key, value in self.options.items():
-            database.setValue(self._prefix + key, value)
-            self._names.append(self._prefix + key)
+        self.ksp, self._names = ksp_with_options(comm, self.options, tag="pdesolve_pcmg")
         self.ksp.setOperators(self.A)
         self.pc = self.ksp.getPC()
         self.pc.setType("mg")
@@ -117,9 +114,7 @@ class PCMGKSP:
 
     def destroy(self) -> None:
         """Free the PETSc objects and remove this solver's options."""
-        database = petsc().Options()
-        for name in self._names:
-            database.delValue(name)
+        remove_options(self._names)
         self._names = []
         for obj in (self.ksp, self.A, *self._mats):
             obj.destroy()
