@@ -166,6 +166,21 @@ def resolve_model(model: Any, dim: int) -> Any:
     return model
 
 
+def search_direction(
+    model: Any, system: LinearSystem, dtype: torch.dtype, device: str
+) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
+    """The map ``r -> direction`` for ``model`` on ``system`` (as in :class:`DCDM`), and the
+    network wrapper that times inference (``None`` for "identity" and plain callables)."""
+    if isinstance(model, str) and model == "identity":
+        return (lambda r: r / max(float(np.linalg.norm(r)), 1e-300)), None
+    if callable(model) and not isinstance(model, torch.nn.Module):
+        return (lambda r: model(r / max(float(np.linalg.norm(r)), 1e-300))), None
+    grid, mask, restricted = system_grid(system)
+    net = resolve_model(model, len(grid))
+    direction = NetworkDirection(net, grid, mask, restricted, dtype, device)
+    return direction, direction
+
+
 @SOLVERS.register("dcdm")
 class DCDM(Solver):
     """Deep conjugate direction method (see the module docstring).
@@ -206,21 +221,10 @@ class DCDM(Solver):
         self.safeguard = bool(safeguard)
         self.device, self.dtype = device, getattr(torch, dtype)
 
-    def _direction(self, system: LinearSystem) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
-        if isinstance(self.model, str) and self.model == "identity":
-            return (lambda r: r / max(float(np.linalg.norm(r)), 1e-300)), None
-        if callable(self.model) and not isinstance(self.model, torch.nn.Module):
-            f = self.model
-            return (lambda r: f(r / max(float(np.linalg.norm(r)), 1e-300))), None
-        grid, mask, restricted = system_grid(system)
-        net = resolve_model(self.model, len(grid))
-        direction = NetworkDirection(net, grid, mask, restricted, self.dtype, self.device)
-        return direction, direction
-
     def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
         check_definite_diagonal(system.A)
         t0 = time.perf_counter()
-        direction, net = self._direction(system)
+        direction, net = search_direction(self.model, system, self.dtype, self.device)
         setup = time.perf_counter() - t0
         t1 = time.perf_counter()
         x, reason, its, norms, info = conjugate_directions(

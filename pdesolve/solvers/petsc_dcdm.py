@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 
 from pdesolve.linalg.petsc import (
     csr_to_petsc,
@@ -140,7 +141,7 @@ class PetscDCDM(Solver):
         return opts
 
     def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
-        from pdesolve.solvers.dcdm import DCDM, check_definite_diagonal
+        from pdesolve.solvers.dcdm import check_definite_diagonal, search_direction
 
         check_definite_diagonal(system.A)
         PETSc = petsc()
@@ -148,8 +149,8 @@ class PetscDCDM(Solver):
         if PETSc.COMM_WORLD.getSize() > 1:
             raise ValueError("petsc_dcdm runs on one rank (the network sees the whole grid)")
         t0 = time.perf_counter()
-        helper = DCDM(model=self.model, device=self.device, dtype=self.dtype)
-        direction, net = helper._direction(system)
+        direction, net = search_direction(self.model, system, getattr(torch, self.dtype),
+                                          self.device)
         A = csr_to_petsc(system.A, comm)
         b = vector_to_petsc(system.b, comm)
         x = vector_to_petsc(np.zeros_like(system.b) if x0 is None else x0, comm)
