@@ -1,10 +1,22 @@
-"""DCDM vs CG, PETSc CG+ICC, PETSc CG+GAMG, deflated PCG and FCG(2)+Jacobi on held-out pressure
-systems, at rtol 1e-4 and 1e-6 on the relative true residual (one rule for every solver).
+"""DCDM reproduction: DCDM vs CG, PETSc CG+ICC, PETSc CG+GAMG, deflated PCG and FCG(2)+Jacobi on
+2D and 3D MAC pressure systems, at rtol 1e-6 on the relative true residual (one rule for every
+solver), plus the per-iteration benchmark against PETSc CG+GAMG.
 
-The 2D model shipped in data/dcdm/dcdm2d.pt was trained on one 64² obstacle box (seed 0); here it
-is applied to unseen obstacle boxes (seeds 101, 102), the empty box and the box with a sphere, at
-64², 128² and 256² (trained-small → applied-larger). Writes results/results.csv, results/*.png and
-results/results_table.md. Single-threaded (torch and PETSc): ``python experiments/dcdm/run.py``.
+The models are the shipped ``data/dcdm/dcdm3d.pt`` (trained on ONE 32³ box with 4 random
+obstacles, seed 0) and ``data/dcdm/dcdm2d.pt`` (ONE 128² obstacle box, seed 0). They are applied,
+fully convolutionally, to unseen systems: the empty box, a box with a sphere (disk), boxes with
+obstacles drawn with seeds 101 and 102, at the training size and larger. Iterations to rtol 1e-4
+(the paper's tolerance) are read off the same residual histories. Wall times include network
+inference and exclude training (reported apart, in ``data/dcdm/run*/log.csv``). One thread for
+torch and PETSc; the benchmark uses process CPU times.
+
+    python experiments/dcdm/run.py --dim 3 --sizes 32 64                 # ~20 CPU-min
+    python experiments/dcdm/run.py --dim 3 --sizes 128 --geometries obstacles101 --append
+    python experiments/dcdm/run.py --dim 2 --sizes 128 256               # 2D
+    python experiments/dcdm/run.py --dim 3 --replot      # tables and plot from results3d.csv
+
+Writes ``results/results{2,3}d.csv``, ``results/results{2,3}d_table.md``,
+``results/benchmark{2,3}d.md`` and ``results/iterations_vs_size_{2,3}d.png``.
 """
 
 from __future__ import annotations
@@ -12,6 +24,8 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import platform
+import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -28,102 +42,211 @@ METHODS = {
     "gamg_pcg": ("petsc_cg", {"pc": "gamg"}),
     "deflated_pcg": ("deflated_cg", {"deflation": 16, "lanczos_steps": 64}),
     "fcg2_jacobi": ("fcg", {"pc": "jacobi", "memory": 2}),
-    "dcdm_k2": ("dcdm", {"memory": 2, "maxiter": 100}),
+    "dcdm_k2": ("dcdm", {"memory": 2, "maxiter": 300}),
+    "dcdm_k2_safeguard": ("dcdm", {"memory": 2, "safeguard": True, "maxiter": 300}),
     "dcdm_full": ("dcdm", {"memory": None, "maxiter": 300}),
+    "petsc_fcg2_dcdm": ("petsc_dcdm", {"ksp_type": "fcg", "memory": 2, "maxiter": 300}),
 }
 GEOMETRIES = {
     "empty": {"geometry": "empty"},
-    "sphere": {"geometry": "sphere", "radius": 0.2, "centre": [0.5, 0.4]},
+    "sphere": {"geometry": "sphere", "radius": 0.2},
     "obstacles101": {"geometry": "obstacles", "seed": 101},
     "obstacles102": {"geometry": "obstacles", "seed": 102},
 }
+CENTRES = {2: [0.5, 0.4], 3: [0.5, 0.5, 0.4]}
+#: methods run by default in each dimension, and methods run only at some sizes (CPU time: the
+#: PETSc route repeats dcdm_k2, full memory costs O(k n) per iteration)
+DEFAULT_METHODS = {2: list(METHODS), 3: [m for m in METHODS if m != "fcg2_jacobi"]}
+ONLY_AT = {2: {"petsc_fcg2_dcdm": {128}, "dcdm_full": {128, 256}},
+           3: {"petsc_fcg2_dcdm": {32}, "dcdm_full": {32}}}  # fmt: skip
+FIELDS = [
+    "n", "unknowns", "geometry", "method", "converged", "iterations", "iterations_1e-4",
+    "true_rel_residual", "setup_s", "solve_s", "wall_s", "inference_s", "per_iteration_s",
+    "inference_per_iteration_s", "rest_per_iteration_s", "cpu_s", "inference_cpu_s",
+    "setup_cpu_s",
+]  # fmt: skip
+
+
+def iterations_to(norms: np.ndarray, threshold: float) -> int | None:
+    """The first iteration whose residual norm is <= threshold (norms[0] is iteration 0)."""
+    hit = np.flatnonzero(np.asarray(norms) <= threshold)
+    return int(hit[0]) if hit.size else None
+
+
+def run_one(system, method: str, kw: dict, rtol: float) -> dict:
+    cpu = time.process_time()
+    res = pdesolve.solve(system, method=method, rtol=rtol, **{"maxiter": 20000, **kw})
+    cpu = time.process_time() - cpu
+    setup_cpu = float("nan")
+    if method == "petsc_cg":  # CPU time of the set-up alone (a solve with zero iterations)
+        setup_cpu = time.process_time()
+        pdesolve.solve(system, method=method, rtol=rtol, **{**kw, "maxiter": 0})
+        setup_cpu = time.process_time() - setup_cpu
+    true_rel = np.linalg.norm(system.b - system.A @ res.x) / system.b_norm
+    its = max(res.iterations, 1)
+    inference = float(res.info.get("inference_time", 0.0))
+    solve = float(res.info.get("solve_time", 0.0))
+    # deflated_cg's history holds ||b|| and then the deflated start (its iteration 0)
+    norms = res.residual_norms[1:] if method == "deflated_cg" else res.residual_norms
+    return {
+        "converged": res.converged, "iterations": res.iterations,
+        "iterations_1e-4": iterations_to(norms, 1e-4 * system.b_norm),
+        "true_rel_residual": float(true_rel), "setup_s": float(res.info.get("setup_time", 0.0)),
+        "solve_s": solve, "wall_s": float(res.wall_time), "inference_s": inference,
+        "per_iteration_s": solve / its, "inference_per_iteration_s": inference / its,
+        "rest_per_iteration_s": (solve - inference) / its, "cpu_s": cpu,
+        "inference_cpu_s": float(res.info.get("inference_cpu_time", 0.0)),
+        "setup_cpu_s": setup_cpu,
+    }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--rtols", type=float, nargs="+", default=[1e-4, 1e-6])
+    parser.add_argument("--dim", type=int, choices=(2, 3), default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--geometries", nargs="+", choices=list(GEOMETRIES), default=None)
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=None)
+    parser.add_argument("--rtol", type=float, default=1e-6)
+    parser.add_argument("--append", action="store_true", help="add rows to results{dim}d.csv")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--replot", action="store_true", help="only rewrite tables and plot")
     args = parser.parse_args()
+    dim = args.dim
+    sizes = args.sizes or ([32, 64] if dim == 3 else [128, 256])
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / f"results{dim}d.csv"
     rows = []
-    for n in args.sizes:
-        for gname, gkw in GEOMETRIES.items():
-            if (n > 64 and gname not in ("obstacles101", "empty")) or (
-                n > 128 and gname != "obstacles101"
-            ):  # larger sizes: fewer geometries (CPU time)
-                continue
-            system = pdesolve.get_problem("pressure_poisson", dim=2, n=n, **gkw).discretize()
-            for rtol in args.rtols:
-                for label, (method, kw) in METHODS.items():
-                    opts = {"maxiter": 5000, **kw}
-                    res = pdesolve.solve(system, method=method, rtol=rtol, **opts)
-                    true_rel = np.linalg.norm(system.b - system.A @ res.x) / system.b_norm
-                    row = {
-                        "n": n, "unknowns": system.size, "geometry": gname, "rtol": rtol,
-                        "method": label, "converged": res.converged,
-                        "iterations": res.iterations, "true_rel_residual": true_rel,
-                        "setup_s": res.info.get("setup_time", 0.0),
-                        "solve_s": res.info.get("solve_time", 0.0), "wall_s": res.wall_time,
-                        "inference_s": res.info.get("inference_time", 0.0),
-                    }  # fmt: skip
-                    rows.append(row)
-                    print(f"n={n:4d} {gname:13s} rtol={rtol:.0e} {label:13s} "
-                          f"its={res.iterations:5d} conv={res.converged} "
-                          f"rel={true_rel:.2e} wall={res.wall_time:.3f}s", flush=True)  # fmt: skip
-    with (out / "results.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+    if (args.append or args.replot) and csv_path.is_file():
+        with csv_path.open() as fh:
+            rows = list(csv.DictReader(fh))
+    if args.replot:
+        write(rows, out, dim)
+        return
+    for n in sizes:
+        for gname in args.geometries or list(GEOMETRIES):
+            kw = dict(GEOMETRIES[gname])
+            if kw["geometry"] == "sphere":
+                kw["centre"] = CENTRES[dim]
+            system = pdesolve.get_problem("pressure_poisson", dim=dim, n=n, **kw).discretize()
+            for label in args.methods or DEFAULT_METHODS[dim]:
+                if label in ONLY_AT[dim] and n not in ONLY_AT[dim][label]:
+                    continue
+                method, opts = METHODS[label]
+                rows = [r for r in rows if (int(r["n"]), r["geometry"], r["method"])
+                        != (n, gname, label)]  # fmt: skip
+                row = {"n": n, "unknowns": system.size, "geometry": gname, "method": label,
+                       **run_one(system, method, opts, args.rtol)}  # fmt: skip
+                rows.append(row)
+                print(f"n={n:4d} {gname:13s} {label:17s} its={row['iterations']:5d} "
+                      f"(1e-4: {row['iterations_1e-4']}) conv={row['converged']} "
+                      f"rel={row['true_rel_residual']:.2e} cpu={row['cpu_s']:.2f}s "
+                      f"inference={row['inference_cpu_s']:.2f}s", flush=True)  # fmt: skip
+                write(rows, out, dim)
+    write(rows, out, dim)
+
+
+def _val(r: dict, key: str) -> float:
+    v = r[key]
+    return float(v) if v not in ("", None, "None") else float("nan")
+
+
+def _find(rows: list[dict], n: int, g: str, method: str) -> dict | None:
+    return next((x for x in rows if (int(x["n"]), x["geometry"], x["method"]) == (n, g, method)),
+                None)  # fmt: skip
+
+
+def write(rows: list[dict], out: Path, dim: int) -> None:
+    with (out / f"results{dim}d.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=FIELDS)
         w.writeheader()
         w.writerows(rows)
-    write_table(rows, out / "results_table.md")
-    plot(rows, out)
+    power = "²" if dim == 2 else "³"
+    labels = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    keys = sorted({(int(r["n"]), r["geometry"]) for r in rows})
+    header = ["| n | geometry | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    lines = ["### rtol = 1e-6 (true residual): iterations (wall time incl. inference, s)\n",
+             *header]  # fmt: skip
+    for n, g in keys:
+        cells = []
+        for lab in labels:
+            r = _find(rows, n, g, lab)
+            if r is None:
+                cells.append("–")
+                continue
+            ok = str(r["converged"]) == "True"
+            cells.append(f"{r['iterations']}{'' if ok else ' ✗'} ({_val(r, 'wall_s'):.2f})")
+        lines.append(f"| {n}{power} | {g} | " + " | ".join(cells) + " |")
+    lines += ["\n### rtol = 1e-4 (the paper's tolerance), from the same residual histories: "
+              "iterations\n", *header]  # fmt: skip
+    for n, g in keys:
+        cells = []
+        for lab in labels:
+            r = _find(rows, n, g, lab)
+            v = None if r is None else r["iterations_1e-4"]
+            if r is None:
+                cells.append("–")
+            else:
+                cells.append(f">{r['iterations']} ✗" if v in (None, "", "None") else str(v))
+        lines.append(f"| {n}{power} | {g} | " + " | ".join(cells) + " |")
+    (out / f"results{dim}d_table.md").write_text("\n".join(lines) + "\n")
+    bench = [f"Machine: {platform.processor() or platform.machine()}, one thread (torch and "
+             "PETSc), CPU shared with other jobs: times are process CPU times (robust to the load; "
+             f"wall times in results{dim}d.csv), in ms.\n",
+             "| n | geometry | DCDM variant | DCDM its | DCDM ms/it: inference | rest | "
+             "GAMG its | GAMG ms/it | GAMG setup ms | DCDM / GAMG CPU time to solution |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for n, g in keys:
+        a = _find(rows, n, g, "gamg_pcg")
+        if a is None or not np.isfinite(_val(a, "setup_cpu_s")):
+            continue
+        for variant in ("dcdm_k2", "dcdm_k2_safeguard"):
+            d = _find(rows, n, g, variant)
+            if d is None or not np.isfinite(_val(d, "cpu_s")):
+                continue
+            ok = "" if str(d["converged"]) == "True" else " ✗"
+            d_its, a_its = max(int(d["iterations"]), 1), max(int(a["iterations"]), 1)
+            d_inf = _val(d, "inference_cpu_s") / d_its
+            d_rest = (_val(d, "cpu_s") - _val(d, "inference_cpu_s")) / d_its
+            a_it = (_val(a, "cpu_s") - _val(a, "setup_cpu_s")) / a_its
+            ratio = _val(d, "cpu_s") / _val(a, "cpu_s")
+            bench.append(
+                f"| {n}{power} | {g} | {variant} | {d['iterations']}{ok} | {1e3 * d_inf:.1f} | "
+                f"{1e3 * d_rest:.1f} | {a['iterations']} | {1e3 * a_it:.1f} | "
+                f"{1e3 * _val(a, 'setup_cpu_s'):.0f} | {'>' if ok else ''}{ratio:.0f}× |"
+            )
+    (out / f"benchmark{dim}d.md").write_text("\n".join(bench) + "\n")
+    plot(rows, out, dim)
 
 
-def write_table(rows: list[dict], path: Path) -> None:
-    labels = list(METHODS)
-    lines = []
-    for rtol in sorted({r["rtol"] for r in rows}, reverse=True):
-        lines += [f"\n### rtol = {rtol:.0e}: iterations (wall time, s)\n",
-                  "| n | geometry | " + " | ".join(labels) + " |",
-                  "|---|---|" + "---|" * len(labels)]  # fmt: skip
-        keys = sorted({(r["n"], r["geometry"]) for r in rows}, key=lambda k: (k[0], k[1]))
-        for n, g in keys:
-            cells = []
-            for lab in labels:
-                r = next(x for x in rows if (x["n"], x["geometry"], x["rtol"], x["method"])
-                         == (n, g, rtol, lab))  # fmt: skip
-                mark = "" if r["converged"] else " ✗"
-                cells.append(f"{r['iterations']}{mark} ({r['wall_s']:.3f})")
-            lines.append(f"| {n}² | {g} | " + " | ".join(cells) + " |")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def plot(rows: list[dict], out: Path) -> None:
+def plot(rows: list[dict], out: Path, dim: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    rtol = min(r["rtol"] for r in rows)
-    for ax, key, ylabel in ((axes[0], "iterations", "iterations"),
-                            (axes[1], "wall_s", "wall time [s]")):  # fmt: skip
-        for lab in METHODS:
-            sel = [r for r in rows if r["method"] == lab and r["rtol"] == rtol
-                   and r["geometry"] == "obstacles101"]  # fmt: skip
-            ns = sorted({r["n"] for r in sel})
-            ys = [np.mean([r[key] for r in sel if r["n"] == n]) for n in ns]
-            ax.plot(ns, ys, "o-", label=lab)
+    for ax, key, ylabel in ((axes[0], "iterations", "iterations to rtol 1e-6"),
+                            (axes[1], "cpu_s", "CPU time to solution [s] (incl. inference)")):
+        for i, lab in enumerate(METHODS):  # converged runs only (stalled runs have no count)
+            sel = [r for r in rows if r["method"] == lab and r["geometry"] == "obstacles101"
+                   and str(r["converged"]) == "True" and np.isfinite(_val(r, key))]
+            ns = sorted({int(r["n"]) for r in sel})
+            if not ns:
+                continue
+            ys = [next(_val(r, key) for r in sel if int(r["n"]) == n) for n in ns]
+            ax.plot(ns, ys, "o-", color=f"C{i}", label=lab)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("n (grid n × n)")
+        ax.set_xlabel(f"n (grid n{'²' if dim == 2 else '³'})")
         ax.set_ylabel(ylabel)
-        ax.set_title(f"unseen obstacles, rtol {rtol:.0e} (seed 101)")
-    axes[0].legend(fontsize=8)
+        ax.set_title(f"{dim}D, unseen obstacles (seed 101), one thread")
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "iterations_vs_size.png", dpi=120)
+    fig.savefig(out / f"iterations_vs_size_{dim}d.png", dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,22 @@ Layout (16 channels, 3^d kernels, 'same' padding, one pooling level):
 ``conv_in`` (linear) → ``pre`` residual pairs → [average-pool 2 → ``coarse`` residual pairs →
 nearest upsample 2, + skip] → ``post`` residual pairs → 1×1 conv to one channel. A residual pair is
 ``h ← relu(h + conv_b(relu(conv_a(h))))``. Defaults (2, 3, 2) give the 14 hidden
-convolutions and ≈ 97.5k parameters of the paper's N = 64 model.
-Fields of odd size are zero-padded to even before pooling and cropped after, so a model trained on
-one grid runs on any other grid of the same dimension.
+convolutions and ≈ 97.5k parameters of the paper's N = 64 model; (3, 5, 3) is its N = 128 model.
+
+``levels > 1`` (not in the paper) nests further pooling levels inside the coarse one, U-Net style:
+level ℓ pools level ℓ − 1 and runs ``coarse`` residual pairs; on the way back each level adds the
+upsampled level below and runs one more residual pair. Each level doubles the receptive field of
+its convolutions: with one level the network sees about ±35 cells, too few to tell the smoothest
+modes of a 128² box apart (the 2D model, data/dcdm/run2d128_onelevel/, stalled); ``levels=1``
+is exactly the paper's network (same parameters and state-dict keys).
+Fields whose size is not a multiple of ``2**levels`` are zero-padded before pooling and cropped
+after, so a model trained on one grid runs on any other grid of the same dimension.
 
 >>> net = DCDMNet(dim=2)
 >>> net(torch.zeros(3, 1, 16, 16)).shape, net(torch.zeros(1, 1, 33, 20)).shape
 (torch.Size([3, 1, 16, 16]), torch.Size([1, 1, 33, 20]))
+>>> DCDMNet(dim=2, levels=3)(torch.zeros(1, 1, 33, 20)).shape
+torch.Size([1, 1, 33, 20])
 >>> sum(p.numel() for p in DCDMNet(dim=3).parameters())
 97457
 """
@@ -70,7 +79,8 @@ class DCDMNet(nn.Module):
     ----------
     dim : 2 or 3
     channels : feature channels (16 in the paper)
-    pre, coarse, post : residual pairs before pooling, at the coarse level, after upsampling
+    pre, coarse, post : residual pairs before pooling, at each coarse level, after upsampling
+    levels : pooling levels (1 in the paper; see the module docstring)
     bias : convolution biases (the paper's Keras model has them). Without them the network is
         positively homogeneous, ``f(c r) = c f(r)`` for ``c > 0``, and ``f(0) = 0``: the shipped
         2D model uses ``bias=False`` because a first model with biases became dominated by its
@@ -85,15 +95,20 @@ class DCDMNet(nn.Module):
         coarse: int = 3,
         post: int = 2,
         bias: bool = True,
+        levels: int = 1,
     ) -> None:
         super().__init__()
         if dim not in (2, 3):
             raise ValueError(f"DCDMNet is 2D or 3D, got dim={dim!r}")
         if channels < 1 or min(pre, coarse, post) < 0:
             raise ValueError("channels must be >= 1 and pre/coarse/post >= 0")
+        if not isinstance(levels, int) or levels < 1:
+            raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
         self.config = {"dim": dim, "channels": channels, "pre": pre, "coarse": coarse, "post": post,
                        "bias": bias}  # fmt: skip
-        self.dim = dim
+        if levels > 1:  # checkpoints of one-level models keep their original config
+            self.config["levels"] = levels
+        self.dim, self.levels = dim, levels
         conv = _Conv2d if dim == 2 else _Conv3d
         self.conv_in = conv(1, channels, 3, padding=1, bias=bias)
         self.pre = nn.Sequential(*[_ResidualPair(conv, channels, bias) for _ in range(pre)])
@@ -101,6 +116,10 @@ class DCDMNet(nn.Module):
         self.post = nn.Sequential(*[_ResidualPair(conv, channels, bias) for _ in range(post)])
         self.conv_out = conv(channels, 1, 1, bias=bias)
         self.pool = nn.AvgPool2d(2) if dim == 2 else nn.AvgPool3d(2)
+        stacks = [[_ResidualPair(conv, channels, bias) for _ in range(coarse)]
+                  for _ in range(levels - 1)]  # fmt: skip
+        self.deeper = nn.ModuleList(nn.Sequential(*stack) for stack in stacks)
+        self.merge = nn.ModuleList(_ResidualPair(conv, channels, bias) for _ in stacks)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != self.dim + 2 or x.shape[1] != 1:
@@ -109,11 +128,17 @@ class DCDMNet(nn.Module):
                 f"got shape {tuple(x.shape)}"
             )
         shape = x.shape[2:]
+        m = 2**self.levels
         pad = []
         for n in reversed(shape):
-            pad += [0, n % 2]
+            pad += [0, -n % m]
         h = self.pre(self.conv_in(nn.functional.pad(x, pad) if any(pad) else x))
-        c = self.coarse(self.pool(h))
+        coarse = [self.coarse(self.pool(h))]
+        for stack in self.deeper:
+            coarse.append(stack(self.pool(coarse[-1])))
+        c = coarse.pop()
+        for merge in reversed(self.merge):
+            c = merge(coarse.pop() + nn.functional.interpolate(c, scale_factor=2, mode="nearest"))
         up = nn.functional.interpolate(c, scale_factor=2, mode="nearest")
         out = self.conv_out(self.post(h + up))
         return out[(..., *[slice(0, n) for n in shape])]

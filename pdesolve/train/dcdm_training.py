@@ -82,11 +82,11 @@ DEFAULTS: dict[str, Any] = {
     "dim": 2, "n": 64, "geometry": "obstacles", "obstacles": 4, "problem_seed": 0,
     "boundary": "open_top", "samples": 2000, "lanczos_steps": 400, "chunk": 200,
     "val_fraction": 0.1, "batch": 10, "lr": 1e-3, "epochs": 1000, "minutes": 12.0, "seed": 0,
-    "channels": 16, "pre": 2, "coarse": 3, "post": 2, "bias": 0,
+    "channels": 16, "pre": 2, "coarse": 3, "post": 2, "bias": 0, "levels": 1,
     "loss": "energy", "fluid_only": 1, "round_samples": 0, "clock": "cpu",
 }  # fmt: skip
 #: settings of runs made before an option existed (so that ``--resume`` reproduces them)
-LEGACY = {"loss": "residual", "fluid_only": 0, "round_samples": 0, "clock": "wall"}
+LEGACY = {"loss": "residual", "fluid_only": 0, "round_samples": 0, "clock": "wall", "levels": 1}
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 LOSSES = ("residual", "energy")
 
@@ -146,7 +146,7 @@ def train(out: str | Path, resume: bool = False, **overrides: Any) -> dict[str, 
     val_b = torch.as_tensor(val_np).reshape((-1,) + grid)
     A = StencilOperator(system.stencil, dtype=torch.float32)
     model = DCDMNet(cfg["dim"], cfg["channels"], cfg["pre"], cfg["coarse"], cfg["post"],
-                    bool(cfg.get("bias", 1)))  # fmt: skip
+                    bool(cfg.get("bias", 1)), cfg["levels"])  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     gen = torch.Generator().manual_seed(cfg["seed"])
     history: list[dict[str, float]] = []

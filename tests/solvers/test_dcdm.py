@@ -98,6 +98,33 @@ def test_stencil_operator_equals_csr(dim, n):
 def test_network_fully_convolutional_any_size():
     net = DCDMNet(dim=3, pre=1, coarse=1, post=1)
     assert net(torch.zeros(1, 1, 7, 8, 9)).shape == (1, 1, 7, 8, 9)
+    deep = DCDMNet(dim=3, pre=1, coarse=1, post=1, levels=3)
+    assert deep(torch.zeros(1, 1, 7, 8, 9)).shape == (1, 1, 7, 8, 9)
+
+
+def _receptive_radius(net: DCDMNet, n: int = 96) -> int:
+    """Largest distance from the output cell (centre) at which d out / d input is non-zero."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, n, n, requires_grad=True)
+    net(x)[0, 0, n // 2, n // 2].backward()
+    i, j = np.nonzero(x.grad[0, 0].numpy())
+    return int(np.max(np.maximum(np.abs(i - n // 2), np.abs(j - n // 2))))
+
+
+def test_more_pooling_levels_widen_the_receptive_field():
+    torch.manual_seed(0)
+    one = DCDMNet(dim=2, pre=1, coarse=1, post=1, bias=False)
+    torch.manual_seed(0)
+    three = DCDMNet(dim=2, pre=1, coarse=1, post=1, bias=False, levels=3)
+    # shared modules get the same initial weights: levels=1 is the paper's network exactly
+    assert set(one.state_dict()) < set(three.state_dict())
+    assert "levels" not in one.config and three.config["levels"] == 3
+    r1, r3 = _receptive_radius(one), _receptive_radius(three)
+    # fine: conv_in + 2 + 2 convs (5), coarse: 2 convs (±2 coarse cells = ±4-5 fine)
+    assert 8 <= r1 <= 12, r1
+    assert r3 >= 3 * r1, (r1, r3)
+    with pytest.raises(ValueError, match="levels"):
+        DCDMNet(dim=2, levels=0)
 
 
 def test_deflated_cg_and_fcg_converge_on_true_residual(system2d):
