@@ -75,6 +75,19 @@ def test_experiment_config_composes():
     assert cfg.problem.n == 256 and cfg.solver.pc == "gamg" and cfg.solver.rtol == 1e-10
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")))
+def test_every_experiment_config_composes(name):
+    cfg = composed([f"+experiment={name}"])
+    assert cfg.problem.name and cfg.solver.name
+
+
+def test_dcdm2d_experiment_through_the_cli(tmp_path):
+    data = run(composed(["+experiment=dcdm2d"]), tmp_path)
+    assert data["converged"] and data["relative_residual_norm"] <= 1e-6
+    assert data["sizes"]["unknowns"] == 128 * 128
+    assert data["iterations"] < 634 / 4  # CG's iterations on this system, over four
+
+
 def test_console_script_multirun_sweep(tmp_path):
     script = Path(sys.executable).with_name("pdesolve")
     subprocess.run(

@@ -138,15 +138,18 @@ def test_deflated_cg_and_fcg_converge_on_true_residual(system2d):
 
 
 def test_shipped_2d_model_beats_cg_on_unseen_obstacles():
+    """The shipped 2D model (trained on one 128² obstacle box, seed 0) on an unseen 128² box:
+    safeguarded DCDM(k=2) < 1/4 of CG's iterations to rtol 1e-6 (measured 43 vs CG's 634; the
+    plain k = 2 iteration stalls near 1e-1 with this model, see results/results2d.md).
+    """
     assert DEFAULT_MODELS[2].is_file(), "the shipped 2D model data/dcdm/dcdm2d.pt is missing"
-    s = pdesolve.get_problem("pressure_poisson", dim=2, n=64, geometry="obstacles",
-                             seed=101).discretize()  # training used seed 0
-    # full orthogonalisation: with memory 2 this under-trained model stagnates (see results.md)
-    dcdm = pdesolve.solve(s, method="dcdm", rtol=1e-6, memory=None, maxiter=300)
+    s = pdesolve.get_problem("pressure_poisson", dim=2, n=128, geometry="obstacles",
+                             seed=101).discretize()  # fmt: skip
+    dcdm = pdesolve.solve(s, method="dcdm", rtol=1e-6, memory=2, safeguard=True, maxiter=300)
     cg = pdesolve.solve(s, method="petsc_cg", rtol=1e-6)
     assert dcdm.converged and cg.converged
     assert np.linalg.norm(s.b - s.A @ dcdm.x) <= 1e-6 * s.b_norm
-    assert dcdm.iterations < 0.5 * cg.iterations, (dcdm.iterations, cg.iterations)
+    assert dcdm.iterations < cg.iterations / 4, (dcdm.iterations, cg.iterations)
 
 
 def test_bad_inputs(system2d):
@@ -200,16 +203,18 @@ def test_petsc_fcg_with_identity_is_our_fcg(system2d):
 
 
 def test_petsc_route_with_network_matches_our_dcdm():
-    # the shipped 2D network as a PETSc shell preconditioner inside KSPFCG and KSPGCR, on an unseen
-    # 32² obstacle box: the same true-residual rule is met, and KSPFCG keeping every direction
-    # takes our DCDM's iterations (full memory: this residual-loss model stalls with k = 2)
+    # the first 2D network (64², data/dcdm/run2d) as a PETSc shell preconditioner inside KSPFCG
+    # and KSPGCR, on an unseen 32² obstacle box: the same true-residual rule is met, and KSPFCG
+    # keeping every direction takes our DCDM's iterations (full memory: this residual-loss model
+    # stalls with k = 2)
+    model = str(DEFAULT_MODELS[2].parent / "run2d" / "model.pt")
     s = pdesolve.get_problem("pressure_poisson", dim=2, n=32, geometry="obstacles",
                              seed=103).discretize()  # fmt: skip
-    ours = pdesolve.solve(s, method="dcdm", memory=None, rtol=1e-6, maxiter=200)
-    fcg = pdesolve.solve(s, method="petsc_dcdm", ksp_type="fcg", memory=200, rtol=1e-6,
-                         maxiter=200)  # fmt: skip
-    gcr = pdesolve.solve(s, method="petsc_dcdm", ksp_type="gcr", memory=200, rtol=1e-6,
-                         maxiter=200)  # fmt: skip
+    ours = pdesolve.solve(s, method="dcdm", model=model, memory=None, rtol=1e-6, maxiter=200)
+    fcg = pdesolve.solve(s, method="petsc_dcdm", model=model, ksp_type="fcg", memory=200,
+                         rtol=1e-6, maxiter=200)  # fmt: skip
+    gcr = pdesolve.solve(s, method="petsc_dcdm", model=model, ksp_type="gcr", memory=200,
+                         rtol=1e-6, maxiter=200)  # fmt: skip
     for res in (ours, fcg, gcr):
         assert res.converged, res.reason
         assert np.linalg.norm(s.b - s.A @ res.x) <= 1e-6 * s.b_norm
