@@ -8,8 +8,9 @@ error on the residuals the iteration produces. This script measures that angle (
 for ``A⁻¹r``) at every iteration.
 
 Part A (no training): the first 2D model (``data/dcdm/run2d/model.pt``, 64², trained with the
-paper's residual loss) on an unseen 64² obstacle box, and the shipped models, trained with the
-energy loss (``data/dcdm/dcdm2d.pt`` at 128², ``dcdm3d.pt`` at 32³), on unseen boxes of their size.
+paper's residual loss) on an unseen 64² obstacle box; the 128² 2D model trained with the energy
+loss on Ritz data only (``data/dcdm/run2d128/model.pt``) and after its on-policy stage (the
+shipped ``dcdm2d.pt``); the shipped 3D model (``dcdm3d.pt``, 32³); each on an unseen box.
 Part B (a controlled ablation, about 4 CPU-minutes): two 2D 32² models trained on the SAME Ritz data
 for the same 12 epochs, one with the paper's residual loss ``||b − αAq||²`` and one with the energy
 loss ``1 − cos²_A(q, A⁻¹b)`` (``pdesolve.train.dcdm_training``), evaluated on unseen 32² boxes.
@@ -42,6 +43,8 @@ from pdesolve.solvers.fcg import conjugate_directions
 HERE = Path(__file__).resolve().parent
 #: the first 2D model (64², the paper's residual loss), kept in its training run's folder
 FIRST_2D_MODEL = DEFAULT_MODELS[2].parent / "run2d" / "model.pt"
+#: the shipped 2D model's first stage (Ritz data only, before experiments/dcdm/onpolicy.py)
+RITZ_2D_MODEL = DEFAULT_MODELS[2].parent / "run2d128" / "model.pt"
 
 
 def trace(system, model, memory: int | None, maxiter: int = 200, rtol: float = 1e-6) -> dict:
@@ -66,7 +69,8 @@ def trace(system, model, memory: int | None, maxiter: int = 200, rtol: float = 1
 
 def part_a(rows: list[dict], traces: dict) -> None:
     cases = [("2D residual-loss model (run2d/model.pt)", 2, 64, FIRST_2D_MODEL),
-             ("2D energy-loss model (dcdm2d.pt)", 2, 128, DEFAULT_MODELS[2]),
+             ("2D energy-loss model, Ritz data only (run2d128/model.pt)", 2, 128, RITZ_2D_MODEL),
+             ("2D shipped model, + on-policy stage (dcdm2d.pt)", 2, 128, DEFAULT_MODELS[2]),
              ("3D energy-loss model (dcdm3d.pt)", 3, 32, DEFAULT_MODELS[3])]  # fmt: skip
     for label, dim, n, path in cases:
         if not path.is_file():

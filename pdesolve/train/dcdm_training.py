@@ -22,12 +22,14 @@ Retrain the shipped 3D model (data/dcdm/dcdm3d.pt; one thread)::
         --val-fraction 0.077 --round-samples 400 --epochs 20 --minutes 60 --out data/dcdm/run3d
     cp data/dcdm/run3d/model.pt data/dcdm/dcdm3d.pt
 
-Retrain the shipped 2D model (data/dcdm/dcdm2d.pt: 128², four pooling levels, see ``DCDMNet``)::
+Retrain the shipped 2D model (data/dcdm/dcdm2d.pt: 128², four pooling levels, see ``DCDMNet``;
+Ritz data first, then fine-tuned on the residuals of its own DCDM iteration)::
 
     python -m pdesolve.train.dcdm_training --dim 2 --n 128 --samples 2200 --lanczos-steps 800 \
         --val-fraction 0.0909 --round-samples 400 --levels 4 --epochs 51 --minutes 75 \
         --out data/dcdm/run2d128
-    cp data/dcdm/run2d128/model.pt data/dcdm/dcdm2d.pt
+    python experiments/dcdm/onpolicy.py --out data/dcdm/run2d128_onpolicy
+    cp data/dcdm/run2d128_onpolicy/model.pt data/dcdm/dcdm2d.pt
 
 The first 2D model (64², the paper's loss; data/dcdm/run2d/model.pt) came from
 ``--dim 2 --n 64 --loss residual --fluid-only 0 --clock wall --minutes 11 --out data/dcdm/run2d``.
