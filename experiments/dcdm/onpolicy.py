@@ -34,7 +34,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 import pdesolve
-from pdesolve.nn.dcdm_cnn import DCDMNet, save_dcdm_model
+from pdesolve.nn.dcdm_cnn import load_dcdm_model, save_dcdm_model
 from pdesolve.problems.pressure import PressurePoisson
 from pdesolve.solvers.base import StoppingRule
 from pdesolve.solvers.dcdm import NetworkDirection, system_grid
@@ -45,13 +45,6 @@ from pdesolve.train.ritz import load_split
 
 HERE = Path(__file__).resolve().parent
 RUN = HERE.parents[1] / "data" / "dcdm" / "run2d128"
-
-
-def model_from(ckpt_path: Path) -> DCDMNet:
-    ckpt = load_checkpoint(ckpt_path)
-    model = DCDMNet(**ckpt["config"]["model"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval()
 
 
 def residuals_of_dcdm(system, model, rhs: np.ndarray, iterations: int, every: int) -> np.ndarray:
@@ -111,12 +104,12 @@ def main() -> None:
     step = ckpt["step"]
     for p in range(args.passes):
         t0 = time.process_time()
-        model = model_from(out / "checkpoint.pt")
+        model = load_dcdm_model(out / "checkpoint.pt")
         meta = json.loads((out / "data" / "meta.json").read_text())
         for split, count in (("train", args.solves), ("val", max(args.solves // 4, 1))):
             pick = rng.choice(len(ritz[split]), count, replace=False)
             res = residuals_of_dcdm(system, model, ritz[split][pick], args.iterations, args.every)
-            energies = np.array([r @ lu.solve(r) for r in res])
+            energies = np.einsum("ij,ji->i", res, lu.solve(res.T))  # rᵀA⁻¹r
             name = f"{split}_onpolicy{p}.npy"
             np.save(out / "data" / name, res.astype(np.float32))
             meta["files"][split].append(name)
@@ -128,7 +121,7 @@ def main() -> None:
         train(out, resume=True, epochs=step, minutes=1e6)
         log.append(f"pass {p}: trained to round {step} ({time.process_time() - t0:.0f} CPU-s)")
         print(log[-1], flush=True)
-    model = model_from(out / "checkpoint.pt")
+    model = load_dcdm_model(out / "checkpoint.pt")
     save_dcdm_model(out / "model.pt", model, step=step)
     first_stage = run / "model.pt"
     rows = ["| system | model | k = 2 | k = 2 + safeguard | CG |", "|---|---|---|---|---|"]

@@ -10,9 +10,10 @@ convolutions and ≈ 97.5k parameters of the paper's N = 64 model; (3, 5, 3) is 
 ``levels > 1`` (not in the paper) nests further pooling levels inside the coarse one, U-Net style:
 level ℓ pools level ℓ − 1 and runs ``coarse`` residual pairs; on the way back each level adds the
 upsampled level below and runs one more residual pair. Each level doubles the receptive field of
-its convolutions: with one level the network sees about ±35 cells, too few to tell the smoothest
-modes of a 128² box apart (the 2D model, data/dcdm/run2d128_onelevel/, stalled); ``levels=1``
-is exactly the paper's network (same parameters and state-dict keys).
+its convolutions: with one level the network sees ±22 (N = 64 layout) to ±34 cells (N = 128),
+too few to tell the smoothest modes of a 128² box apart (the 2D model,
+data/dcdm/run2d128_onelevel/, stalled); ``levels=1`` is exactly the paper's network (same
+parameters and state-dict keys).
 Fields whose size is not a multiple of ``2**levels`` are zero-padded before pooling and cropped
 after, so a model trained on one grid runs on any other grid of the same dimension.
 

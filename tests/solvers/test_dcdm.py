@@ -116,7 +116,7 @@ def test_more_pooling_levels_widen_the_receptive_field():
     one = DCDMNet(dim=2, pre=1, coarse=1, post=1, bias=False)
     torch.manual_seed(0)
     three = DCDMNet(dim=2, pre=1, coarse=1, post=1, bias=False, levels=3)
-    # shared modules get the same initial weights: levels=1 is the paper's network exactly
+    # levels=1 is the paper's network: its parameters are a strict subset of the deeper one's
     assert set(one.state_dict()) < set(three.state_dict())
     assert "levels" not in one.config and three.config["levels"] == 3
     r1, r3 = _receptive_radius(one), _receptive_radius(three)
