@@ -23,7 +23,7 @@ top and the constant vector is not in the null space of ``A``. Fluid pockets sea
 by obstacles would bring back a null space, so they are filled in as solid. Solid cells keep
 decoupled identity rows (``p = 0`` there), so the unknowns live on the whole ``n × n`` grid, as the
 multigrid prolongations and the DCDM network need; ``system.stencil`` holds the ``(n, n, 3, 3)``
-stencil and ``system.grid`` the grid with its fluid mask.
+stencil, ``system.grid`` the grid of cell centres and ``metadata["fluid_mask"]`` the fluid cells.
 
 Every step, each selected solver solves the *same* pressure system (warm-started from its own
 previous pressure); its projection is applied to the same velocity and the divergence left after
@@ -59,27 +59,25 @@ from pdesolve.io import markdown_table
 
 FLUID, SOLID = 0, 1
 
-#: pressure solvers by key: (description, factory(rtol) -> an unset-up pdesolve solver object)
+
+def petsc_cg(pc: Any) -> Callable[[float], Any]:
+    """A factory of ``petsc_cg`` solvers with preconditioner ``pc`` (a name, or a factory of a
+    ``Preconditioner`` object: every solver gets its own)."""
+    return lambda rtol: pdesolve.get_solver("petsc_cg", pc=pc() if callable(pc) else pc, rtol=rtol)
+
+
+def multigrid(prolongation: str) -> Callable[[], Any]:
+    return lambda: pdesolve.get_preconditioner("multigrid", prolongation=prolongation)
+
+
+#: pressure solvers by key: (description, factory(rtol) -> a pdesolve solver object, not set up)
 SOLVERS: dict[str, tuple[str, Callable[[float], Any]]] = {
-    "icc": ("petsc_cg + ICC(0)", lambda rtol: pdesolve.get_solver("petsc_cg", pc="icc", rtol=rtol)),
-    "gamg": ("petsc_cg + GAMG", lambda rtol: pdesolve.get_solver("petsc_cg", pc="gamg", rtol=rtol)),
-    "mg_learned": (
-        "petsc_cg + multigrid (learned prolongation)",
-        lambda rtol: pdesolve.get_solver(
-            "petsc_cg", rtol=rtol,
-            pc=pdesolve.get_preconditioner("multigrid", prolongation="learned"),
-        ),  # fmt: skip
-    ),
-    "mg_blackbox": (
-        "petsc_cg + multigrid (black-box prolongation)",
-        lambda rtol: pdesolve.get_solver(
-            "petsc_cg", rtol=rtol,
-            pc=pdesolve.get_preconditioner("multigrid", prolongation="blackbox"),
-        ),  # fmt: skip
-    ),
+    "icc": ("petsc_cg + ICC(0)", petsc_cg("icc")),
+    "gamg": ("petsc_cg + GAMG", petsc_cg("gamg")),
+    "mg_learned": ("petsc_cg + multigrid (learned P)", petsc_cg(multigrid("learned"))),
+    "mg_blackbox": ("petsc_cg + multigrid (blackbox P)", petsc_cg(multigrid("blackbox"))),
     "dcdm": ("dcdm (shipped 2D network)", lambda rtol: pdesolve.get_solver("dcdm", rtol=rtol)),
-    "cg": ("petsc_cg, no preconditioner", lambda rtol: pdesolve.get_solver("petsc_cg", pc="none",
-                                                                             rtol=rtol)),
+    "cg": ("petsc_cg, no preconditioner", petsc_cg("none")),
 }
 DEFAULT_SOLVERS = ("icc", "gamg", "mg_learned", "dcdm")
 MULTIGRID_SOLVERS = ("mg_learned", "mg_blackbox")
@@ -186,18 +184,16 @@ def pressure_system(solid: np.ndarray) -> pdesolve.LinearSystem:
         A=stencil_matrix(stencil),
         b=np.zeros(n * n),
         stencil=stencil,
-        grid=grid_of(n, fluid),
+        grid=grid_of(n),
         metadata={"fluid_mask": fluid},
     )
 
 
-def grid_of(n: int, fluid: np.ndarray) -> Any:
-    """The typed grid of the ``n × n`` cell centres (mask: the fluid cells)."""
-    x, y = cell_centres(n)
-    return pdesolve.Grid(
-        shape=(n, n), spacing=(1.0 / n, 1.0 / n), mask=fluid,
-        points=np.stack([x.ravel(), y.ravel()], axis=1),
-    )  # fmt: skip
+def grid_of(n: int) -> Any:
+    """The typed grid of the ``n × n`` cell centres; every cell is an unknown (solid cells have
+    identity rows), so the mask is None and the fluid cells are ``metadata["fluid_mask"]``."""
+    h = 1.0 / n
+    return pdesolve.Grid.uniform((n, n), spacing=h, origin=h / 2)
 
 
 # --- the flow ----------------------------------------------------------------------------------
@@ -418,7 +414,7 @@ def run(
     rtol: float = 1e-8,
     out: str | Path | None = None,
     overwrite: bool = False,
-    dt: float = 0.01,
+    dt: float = 0.02,
     buoyancy: float = 4.0,
     inflow: float = 1.0,
     frame_every: int = 1,
@@ -521,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "not exist or be empty unless --overwrite")
     parser.add_argument("--overwrite", action="store_true",
                         help="write into a non-empty --out (replaces its frames)")
-    parser.add_argument("--dt", type=float, default=0.01, help="time step (default 0.01)")
+    parser.add_argument("--dt", type=float, default=0.02, help="time step (default 0.02)")
     parser.add_argument("--buoyancy", type=float, default=4.0,
                         help="upward acceleration per unit smoke density (default 4)")
     parser.add_argument("--inflow", type=float, default=1.0,

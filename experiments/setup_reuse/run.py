@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or HERE / ("results_quick" if args.quick else "results")
     stem = out / "setup_reuse"
-    if not args.overwrite and (stem.with_suffix(".md").exists() or stem.with_suffix(".csv").exists()):
+    exists = stem.with_suffix(".md").exists() or stem.with_suffix(".csv").exists()
+    if exists and not args.overwrite:
         parser.error(f"{stem}.md/.csv exist; pass --overwrite or choose another --out")
     torch.set_num_threads(1)
     note = machine_note()
