@@ -390,7 +390,7 @@ def summary_rows(records: list[SolverRecord], rtol: float) -> list[dict[str, Any
             "solve_s total": float(np.sum(r.solve_times)),
             "iterations mean": float(its.mean()),
             "iterations min-max": f"{its.min()}-{its.max()}",
-            "max ‖div after‖/‖div before‖": max(r.ratios),
+            "max ‖div after‖/‖div before‖": f"{max(r.ratios):.4g}",
             "rtol": rtol,
             "all converged": all(r.converged),
         })  # fmt: skip

@@ -69,9 +69,12 @@ def problems(quick: bool) -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
-def cases(quick: bool) -> list[Case]:
+def cases(quick: bool, repeats: int | None = None) -> list[Case]:
+    """The rows; ``repeats`` repeated solves per row (default 20, 3 with ``quick``; dcdm rows
+    at most 3)."""
     d2, p3d, pr2, pr3 = problems(quick)
-    repeats, dcdm_repeats = (3, 3) if quick else (20, 3)
+    repeats = repeats or (3 if quick else 20)
+    dcdm_repeats = min(3, repeats)
 
     def multigrid(rule: str) -> dict[str, Any]:
         return {"pc": pdesolve.get_preconditioner("multigrid", prolongation=rule)}
@@ -147,9 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for tests")
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder (default results/, or results_quick/ with --quick)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="repeated solves per row (default 20, 3 with --quick; dcdm <= 3)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing setup_reuse.md / .csv in --out")
     args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     out = args.out or HERE / ("results_quick" if args.quick else "results")
     stem = out / "setup_reuse"
     exists = stem.with_suffix(".md").exists() or stem.with_suffix(".csv").exists()
@@ -161,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     systems = {label: pdesolve.get_problem(p.pop("name"), **p).discretize()
                for label, p in problems(args.quick).items()}  # fmt: skip
     rows = []
-    for case in cases(args.quick):
+    for case in cases(args.quick, args.repeats):
         rows.append(measure(case, systems[case.problem]))
         r = rows[-1]
         print(f"{r['problem']:>16} {r['solver']:<28} first {r['first_solve_s']:8.3f} s "
