@@ -144,7 +144,8 @@ class FeatureMixing:
         """Mixed features (same shape) and the boolean mask of the mixed samples.
 
         ``class_prob`` holds ``p_c`` per class (:meth:`class_probabilities`). Samples are chosen
-        and paired with ``generator``; the weights ``λ`` come from torch's global generator.
+        and paired with ``generator``; the weights ``λ`` come from it too when ``alpha = 1``
+        (uniform ``b``), from torch's global generator otherwise.
         """
         b = features.shape[0]
         if b < 2:
@@ -154,7 +155,10 @@ class FeatureMixing:
         order = torch.randperm(b, generator=generator).to(features.device)
         partner = torch.empty_like(order)
         partner[order] = order.roll(1)  # a random cyclic pairing: partner[i] != i
-        beta = torch.distributions.Beta(float(self.alpha), float(self.alpha)).sample((b,))
+        if self.alpha == 1.0:
+            beta = torch.rand(b, generator=generator)
+        else:
+            beta = torch.distributions.Beta(float(self.alpha), float(self.alpha)).sample((b,))
         lam = self.min_weight + (1 - self.min_weight) * (2 * beta - 1).abs()
         lam = lam.to(features.device, features.dtype)
         lam = torch.where(chosen, lam, torch.ones_like(lam))
@@ -350,6 +354,7 @@ def train_classifier(
     y_val: Any = None,
     out: str | os.PathLike | None = None,
     resume: bool = False,
+    until: int | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train ``model`` on ``(x, y)`` with ``config.strategy``; see the module docstring.
@@ -358,7 +363,8 @@ def train_classifier(
     (features hooked for the gradient log and the mixing). ``out`` is a folder for
     ``checkpoint.pt`` (every epoch), ``model.pt`` and ``history.json`` (at the end);
     ``resume=True`` continues from its checkpoint, and an existing checkpoint is never
-    overwritten without it. Seeded by ``config.seed`` (batches, mixing; the model's own
+    overwritten without it; ``until`` stops after that epoch (to be resumed later). Seeded by
+    ``config.seed`` (batches, mixing; the model's own
     initialisation is the caller's).
     """
     cfg = config if config is not None else TrainConfig()
@@ -381,6 +387,9 @@ def train_classifier(
     out_dir = Path(out) if out is not None else None
     ckpt_path = out_dir / "checkpoint.pt" if out_dir is not None else None
     gen = torch.Generator().manual_seed(cfg.seed)
+    # the mixing draws its own numbers, so batches are the same with and without mixing
+    mix_gen = torch.Generator().manual_seed(cfg.seed + 7919)
+    generators = {"batches": gen, "mixing": mix_gen}
     torch.manual_seed(cfg.seed)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)  # fmt: skip
@@ -410,7 +419,7 @@ def train_classifier(
             raise ValueError(f"{str(ckpt_path)!r} was written with another config or data")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        restore_rng(ckpt["rng"], {"batches": gen})
+        restore_rng(ckpt["rng"], generators)
         result.history, result.initial = ckpt["history"]["epochs"], ckpt["history"]["initial"]
         start = ckpt["step"]
     loss_fn = _loss_fn(cfg, counts)
@@ -426,7 +435,8 @@ def train_classifier(
         result.initial = {"train_accuracy": train_accuracy()}
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(start, total), desc=f"{cfg.strategy}", disable=not progress, leave=False)
+    stop = total if until is None else max(start, min(int(until), total))
+    bar = tqdm(range(start, stop), desc=f"{cfg.strategy}", disable=not progress, leave=False)
     model.train()
     try:
         for epoch in bar:
@@ -437,7 +447,7 @@ def train_classifier(
             else:
                 order = torch.randperm(len(yt), generator=gen)
             hook.mixing = mixing if epoch < mix_epochs else None
-            hook.class_prob, hook.generator, hook.record = class_prob, gen, True
+            hook.class_prob, hook.generator, hook.record = class_prob, mix_gen, True
             grad_sum, grad_cnt = torch.zeros(k, dtype=torch.float64), torch.zeros(k)
             correct, per_class = torch.zeros(k), torch.zeros(k)
             losses, mixed, seen = [], 0, 0
@@ -484,13 +494,13 @@ def train_classifier(
             if ckpt_path is not None:
                 history = {"epochs": result.history, "initial": result.initial}
                 save_checkpoint(ckpt_path, step=epoch + 1, config=run_config, model=model,
-                                optimizer=opt, rng=capture_rng({"batches": gen}),
+                                optimizer=opt, rng=capture_rng(generators),
                                 history=history)  # fmt: skip
     finally:
         hook.remove()
         bar.close()
     model.eval()
-    if out_dir is not None:
+    if out_dir is not None and stop == total:
         save_checkpoint(out_dir / "model.pt", step=total, config=run_config, model=model)
         (out_dir / "history.json").write_text(
             json.dumps({"initial": result.initial, "epochs": result.history})
