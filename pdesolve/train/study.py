@@ -62,10 +62,12 @@ def digits_study(
     model: Mapping[str, Any] | None = None,
     train: Mapping[str, Any] | None = None,
     keep_history: bool = False,
+    with_validation: bool = False,
     progress: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[tuple, list]]:
     """One row per (kind, ratio, strategy, seed): balanced, major, minor and per-class test
-    accuracy, final training accuracy; and the histories (when ``keep_history``)."""
+    accuracy, final training accuracy; and the histories keyed by (kind, ratio, strategy, seed)
+    when ``keep_history`` (with per-epoch test accuracy when ``with_validation``)."""
     model_opts = {"kind": "mlp", "width": 64, "depth": 2, **dict(model or {})}
     for s in strategies:
         config_for(s, 0, train)  # fail on a bad name or option before any training
@@ -83,8 +85,9 @@ def digits_study(
                     in_shape = (8, 8) if model_opts["kind"] == "cnn" else 64
                     net = FeatureClassifier(in_shape, 10, **model_opts)
                     t0 = time.process_time()
+                    val = {"x_val": xt, "y_val": yt} if with_validation else {}
                     res = train_classifier(net, x, y, config_for(strategy, seed, train),
-                                           progress=progress)  # fmt: skip
+                                           progress=progress, **val)  # fmt: skip
                     seconds = time.process_time() - t0
                     acc = per_class_accuracy(predict(net, xt), yt, 10)
                     rows.append({
