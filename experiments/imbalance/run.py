@@ -8,6 +8,8 @@ Writes under experiments/imbalance/results/ (see README.md there for the command
 * ``troubled_cells.md``/``.csv`` (detector metrics per strategy and test source),
   ``troubled_solver.md``/``.csv`` (detectors inside the finite-volume Burgers solver against
   minmod everywhere, the minmod-TVB marker and no limiting) and ``troubled_solver.png``.
+
+``IMBALANCE_RESULTS=<folder>`` writes elsewhere (e.g. for a quick trial run).
 """
 
 from __future__ import annotations
@@ -214,7 +216,7 @@ def troubled(seeds: list[int], epochs: int, n_cells: int, t_final: float, n_rand
             ref = solve_burgers(fine.averages(u0_fn), fine, t_final, nu=nu).u
             ref = ref.reshape(n_cells, 16).mean(axis=1)
         for label, ind in indicators.items():
-            kind, m = (ind if isinstance(ind, tuple) else (ind, 0.0))
+            kind, m = ind if isinstance(ind, tuple) else (ind, 0.0)
             res = solve_burgers(grid.averages(u0_fn), grid, t_final, nu=nu, indicator=kind,
                                 tvb_m=m)  # fmt: skip
             solver_rows.append({

@@ -364,8 +364,8 @@ def train_classifier(
     ``checkpoint.pt`` (every epoch), ``model.pt`` and ``history.json`` (at the end);
     ``resume=True`` continues from its checkpoint, and an existing checkpoint is never
     overwritten without it; ``until`` stops after that epoch (to be resumed later). Seeded by
-    ``config.seed`` (batches, mixing; the model's own
-    initialisation is the caller's).
+    ``config.seed``: batches and mixing draw from their own generators, and torch's global
+    generator is seeded too (mixup's weights); the model's initialisation is the caller's.
     """
     cfg = config if config is not None else TrainConfig()
     xt, yt = _as_tensors(x, y)

@@ -14,8 +14,8 @@ come from where the discontinuity is, not from the data. Two sources, both gener
 
 A sample is the stencil of ``width`` cell averages centred on a cell, shifted by the centre value
 and scaled by the stencil's range (:func:`stencil_features`), so that the classifier sees shapes,
-not magnitudes. Smooth cells outnumber troubled ones by ~``n_cells / 2`` to 1; ``ratio`` keeps
-all troubled cells and a random ``ratio`` smooth cells per troubled one.
+not magnitudes. With 100 cells, smooth cells outnumber troubled ones by about 50-70 to 1;
+``ratio`` keeps all troubled cells and a random ``ratio`` smooth cells per troubled one.
 
 >>> data = troubled_cell_dataset(n_piecewise=20, n_burgers_runs=4, ratio=20, seed=0)
 >>> data.x.shape[1], round(float((data.y == 0).sum() / (data.y == 1).sum()))
