@@ -8,7 +8,6 @@ writes. ``run(cfg, output_dir)`` does the work without Hydra's launcher (used by
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -18,6 +17,8 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+
+from pdesolve.io import versions
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 RESULT_KEYS = (
@@ -34,33 +35,6 @@ def mpi_rank() -> int:
     return 0
 
 
-def versions() -> dict[str, str]:
-    import meshio
-    import scipy
-    import torch
-
-    import pdesolve
-
-    out = {
-        "pdesolve": pdesolve.__version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "torch": torch.__version__,
-        "meshio": meshio.__version__,
-    }
-    try:
-        import petsc4py
-
-        from pdesolve.linalg.petsc import petsc
-
-        out["petsc4py"] = petsc4py.__version__
-        out["petsc"] = ".".join(str(v) for v in petsc().Sys.getVersion())
-    except ImportError:
-        pass
-    return out
-
-
 def _container(cfg: DictConfig | dict) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
@@ -71,6 +45,10 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]
 
     Returns the ``result.json`` content.
     """
+    if cfg.get("study") is not None:  # a training study (e.g. +experiment=imbalance_digits)
+        from pdesolve.train.study import run_study
+
+        return run_study(cfg, output_dir)
     import torch
 
     import pdesolve
@@ -158,7 +136,9 @@ def _hydra_app(cfg: DictConfig) -> None:
     output_dir = HydraConfig.get().runtime.output_dir if mpi_rank() == 0 else None
     record = run(cfg, output_dir)
     if mpi_rank() == 0:
-        print(_summary(record, output_dir))
+        from pdesolve.train.study import study_summary
+
+        print((study_summary if "study" in record else _summary)(record, output_dir))
 
 
 def main() -> None:

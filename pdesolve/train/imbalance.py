@@ -29,7 +29,7 @@ Strategies of :func:`train_classifier` (``TrainConfig.strategy``):
 Every epoch logs the loss, the per-class accuracy on the (unmixed) training set, the per-class
 mean norm of the loss gradient with respect to each sample's features (``‖∂ℓ_i/∂h_i‖``, the
 quantity the paper's explanation rests on) and, when given, per-class validation accuracy. With
-``out=`` each epoch writes a self-describing checkpoint (``pdesolve.train.checkpoint``) that
+``out=`` each epoch writes a self-describing checkpoint (``pdesolve.nn.checkpoint``) that
 :func:`train_classifier` resumes from and :func:`load_classifier` rebuilds a network from.
 
 >>> import torch
@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pdesolve.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from pdesolve.nn.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 
 __all__ = [
     "STRATEGIES", "FeatureMixing", "TrainConfig", "TrainResult", "balanced_accuracy",

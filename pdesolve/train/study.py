@@ -201,7 +201,7 @@ def run_study(cfg: Any, output_dir: str | os.PathLike | None) -> dict[str, Any]:
     torch.set_num_threads(int(study.pop("threads", 1)))
     t0 = time.perf_counter()
     rows, summary = STUDIES[name](study)
-    from pdesolve.cli import versions
+    from pdesolve.io import versions
 
     record = {"study": {"name": name, **study}, "summary": summary, "rows": rows,
               "timings": {"total": time.perf_counter() - t0}, "versions": versions(),
