@@ -141,9 +141,6 @@ class Solver(ABC):
 
     #: whether the solver needs a symmetric positive definite matrix
     requires_spd: bool = False
-    #: whether ``solve()`` hands a Problem itself to ``solve_problem`` instead of discretizing it
-    #: first (PINNs, inverse-problem solvers)
-    solves_problems: bool = False
 
     def __init__(self, rtol: float = 1e-8, atol: float = 0.0, maxiter: int = 10_000) -> None:
         self.stopping = StoppingRule(rtol=rtol, atol=atol, maxiter=maxiter)
@@ -164,10 +161,6 @@ class Solver(ABC):
             wall_time=wall,
             info=info,
         )
-
-    def solve_problem(self, problem: Any, x0: np.ndarray | None = None) -> SolveResult:
-        """Solve a Problem directly (only for solvers with ``solves_problems = True``)."""
-        raise NotImplementedError(f"{self.name} solves linear systems, not problems")
 
     @property
     def name(self) -> str:
