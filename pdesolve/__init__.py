@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 from pdesolve.fitting import FIT_METHODS as _FIT_METHODS
 from pdesolve.fitting import FitResult, fit, list_fit_methods
+from pdesolve.linalg.grid import Grid
 from pdesolve.linalg.system import InvalidSystemError, LinearSystem
 from pdesolve.problems import get_problem, list_problems
 from pdesolve.recovery import RECOVERY_METHODS as _RECOVERY_METHODS
@@ -23,12 +24,17 @@ from pdesolve.registry import UnknownNameError
 from pdesolve.solvers import SOLVERS as _SOLVERS
 from pdesolve.solvers import (
     ConvergedReason,
+    Preconditioner,
     SolverDivergedError,
     SolveResult,
+    StoppingRule,
+    get_preconditioner,
     get_solver,
+    list_preconditioners,
     list_solvers,
     solve,
 )
+from pdesolve.solvers.base import NotSetUpError, Solver
 from pdesolve.status import Criterion, CriterionStatus
 
 # each entry point names the right one for the others' methods (e.g. solve(method="pinn"))
@@ -44,17 +50,24 @@ __all__ = [
     "Criterion",
     "CriterionStatus",
     "FitResult",
+    "Grid",
     "InvalidSystemError",
     "LinearSystem",
+    "NotSetUpError",
+    "Preconditioner",
     "RecoveryResult",
     "SolveResult",
+    "Solver",
     "SolverDivergedError",
+    "StoppingRule",
     "UnknownNameError",
     "__version__",
     "fit",
+    "get_preconditioner",
     "get_problem",
     "get_solver",
     "list_fit_methods",
+    "list_preconditioners",
     "list_problems",
     "list_recovery_methods",
     "list_solvers",

@@ -31,8 +31,8 @@ from pdesolve.nn.unet import UNet
 from pdesolve.problems.inverse import ellipse_images
 from pdesolve.problems.inverse_operators import SubsampledFourier, multilevel_mask
 from pdesolve.recovery.firenet import FIRENET, firenet
+from pdesolve.recovery.lasso import sr_lasso_objective
 from pdesolve.recovery.primal_dual import chambolle_pock_block
-from pdesolve.recovery.proximal import sr_lasso_objective
 from pdesolve.train.perturbation import worst_case_perturbation
 
 HERE = Path(__file__).resolve().parent

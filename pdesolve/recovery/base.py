@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pdesolve.recovery.proximal import check_measurements, sr_lasso_objective, vector_norm
+from pdesolve.linalg.proximal import batched_norm
+from pdesolve.recovery.lasso import check_measurements, sr_lasso_objective
 from pdesolve.status import Criterion, CriterionStatus
 
 __all__ = ["RecoveryMethod", "RecoveryResult", "RecoveryRun", "check_recovery_problem"]
@@ -241,7 +242,7 @@ class RecoveryMethod(ABC):
         if problem.coefficients is not None:
             truth = problem.coefficients.to(coeffs.device)
             relative_error = float(
-                vector_norm(coeffs - truth, coeffs.ndim) / vector_norm(truth, truth.ndim)
+                batched_norm(coeffs - truth, coeffs.ndim) / batched_norm(truth, truth.ndim)
             )
         misfit = np.asarray(run.misfit_norms, dtype=float)
         quantity, tolerance = self.stopping_quantity, self.tolerance

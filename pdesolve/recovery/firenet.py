@@ -36,16 +36,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pdesolve.linalg.proximal import batched_norm
 from pdesolve.recovery import RECOVERY_METHODS
 from pdesolve.recovery.base import RecoveryMethod, RecoveryRun
-from pdesolve.recovery.primal_dual import chambolle_pock_block
-from pdesolve.recovery.proximal import (
+from pdesolve.recovery.lasso import (
     check_measurements,
     check_step_sizes,
     resolve_norm_bound,
     sr_lasso_objective,
-    vector_norm,
 )
+from pdesolve.recovery.primal_dual import chambolle_pock_block
 
 __all__ = ["FIRENET", "FirenetRecovery", "firenet"]
 
@@ -100,7 +100,7 @@ def firenet(
     batch = y.shape[: y.ndim - nd_r]
     real = torch.float64 if y.dtype in (torch.float64, torch.complex128) else torch.float32
     if eps0 is None:
-        eps = vector_norm(y, nd_r)
+        eps = batched_norm(y, nd_r)
     else:
         eps = torch.as_tensor(eps0, dtype=real, device=y.device)
     eps = eps.expand(batch) if eps.ndim == 0 else eps
@@ -197,11 +197,11 @@ class FirenetRecovery(RecoveryMethod):
         nd_r = len(operator.range_shape)
         start = torch.zeros(operator.domain_shape, dtype=torch.float64, device=y.device)
         start = start if x0 is None else x0
-        norms = [float(vector_norm(operator.forward(start) - y, nd_r))]
+        norms = [float(batched_norm(operator.forward(start) - y, nd_r))]
         objective = [float(sr_lasso_objective(operator, start, y, lam, weights))]
 
         def log(level: int, psi: Tensor) -> None:
-            norms.append(float(vector_norm(operator.forward(psi) - y, nd_r)))
+            norms.append(float(batched_norm(operator.forward(psi) - y, nd_r)))
             objective.append(float(sr_lasso_objective(operator, psi, y, lam, weights)))
 
         with torch.no_grad():
@@ -209,7 +209,7 @@ class FirenetRecovery(RecoveryMethod):
                           restarts=self.restarts, delta=self.delta, tau=self.tau,
                           sigma=self.sigma, weights=weights, norm_bound=self.L_A, eps0=self.eps0,
                           x0=x0, restart_callback=log)  # fmt: skip
-        eps, e = [], float(vector_norm(y, nd_r)) if self.eps0 is None else float(self.eps0)
+        eps, e = [], float(batched_norm(y, nd_r)) if self.eps0 is None else float(self.eps0)
         for _ in range(self.restarts):
             e = (self.delta + e) / math.e
             eps.append(e)

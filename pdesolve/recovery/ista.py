@@ -40,15 +40,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pdesolve.linalg.proximal import batched_norm, soft_threshold
 from pdesolve.recovery import RECOVERY_METHODS
 from pdesolve.recovery.base import RecoveryMethod, RecoveryRun
-from pdesolve.recovery.proximal import (
-    check_measurements,
-    lasso_objective,
-    resolve_norm_bound,
-    soft_threshold,
-    vector_norm,
-)
+from pdesolve.recovery.lasso import check_measurements, lasso_objective, resolve_norm_bound
 
 __all__ = ["FISTA", "ISTA", "ProximalGradient", "proximal_gradient"]
 
@@ -148,7 +143,7 @@ class ProximalGradient(RecoveryMethod):
             if x0 is None
             else x0
         )
-        norms = [float(vector_norm(operator.forward(x) - y, nd_r))]
+        norms = [float(batched_norm(operator.forward(x) - y, nd_r))]
         changes: list[float] = []
         stopped, iterations = False, 0
         with torch.no_grad():
@@ -165,10 +160,10 @@ class ProximalGradient(RecoveryMethod):
                     t = t_new
                 else:
                     v = x_new
-                change = float(vector_norm(x_new - x, nd_d))
+                change = float(batched_norm(x_new - x, nd_d))
                 x = x_new
-                norms.append(float(vector_norm(operator.forward(x) - y, nd_r)))
-                scale = float(vector_norm(x, nd_d))
+                norms.append(float(batched_norm(operator.forward(x) - y, nd_r)))
+                scale = float(batched_norm(x, nd_d))
                 relative = change / scale if scale > 0 else (0.0 if change == 0 else math.inf)
                 changes.append(relative)
                 if relative <= self.change_tol:

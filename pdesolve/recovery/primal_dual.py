@@ -29,16 +29,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from pdesolve.linalg.proximal import batched_norm, project_l2_ball, soft_threshold
 from pdesolve.recovery import RECOVERY_METHODS
 from pdesolve.recovery.base import RecoveryMethod, RecoveryRun
-from pdesolve.recovery.proximal import (
+from pdesolve.recovery.lasso import (
     check_measurements,
     check_step_sizes,
-    project_l2_ball,
     resolve_norm_bound,
-    soft_threshold,
     sr_lasso_objective,
-    vector_norm,
 )
 
 __all__ = ["BlockResult", "ChambollePock", "chambolle_pock_block", "cp_step", "primal_dual_gap"]
@@ -186,8 +184,8 @@ class ChambollePock(RecoveryMethod):
         z = torch.zeros_like(operator.forward(x))
         threshold = tau * lam if weights is None else tau * lam * weights
         x_sum, z_sum = torch.zeros_like(x), torch.zeros_like(z)
-        norms = [float(vector_norm(operator.forward(x) - y, nd_r))]
-        y_norm = float(vector_norm(y, nd_r))
+        norms = [float(batched_norm(operator.forward(x) - y, nd_r))]
+        y_norm = float(batched_norm(y, nd_r))
         checks: list[int] = []
         gaps: list[float] = []
         stopped, k = False, 0
@@ -196,7 +194,7 @@ class ChambollePock(RecoveryMethod):
                 x, z = cp_step(operator, x, z, y, threshold, tau, sigma)
                 x_sum, z_sum = x_sum + x, z_sum + z
                 xk = x_sum / k if self.ergodic else x
-                norms.append(float(vector_norm(operator.forward(xk) - y, nd_r)))
+                norms.append(float(batched_norm(operator.forward(xk) - y, nd_r)))
                 if k % self.check_every == 0 or k == self.maxiter:
                     zk = z_sum / k if self.ergodic else z
                     gap = float(primal_dual_gap(operator, xk, zk, y, lam, weights))

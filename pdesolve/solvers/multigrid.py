@@ -146,7 +146,7 @@ class _TriangularSweep:
         return out
 
 
-class _Level:
+class Level:
     def __init__(self, A: sp.csr_matrix, n: int, smoother: str, omega: float) -> None:
         self.A, self.n = A, n
         self.P: sp.csr_matrix | None = None
@@ -245,7 +245,7 @@ class MultigridHierarchy:
         self.prolongation, self.smoother, self.cycle_type = prolongation, smoother, cycle
         self.presmooth, self.postsmooth = int(presmooth), int(postsmooth)
         self.symmetric = symmetric
-        self.levels: list[_Level] = [_Level(sp.csr_matrix(A, dtype=np.float64), n, smoother, omega)]
+        self.levels: list[Level] = [Level(sp.csr_matrix(A, dtype=np.float64), n, smoother, omega)]
         while True:
             level = self.levels[-1]
             if level.n <= coarsest or level.n < 3 or (
@@ -257,7 +257,7 @@ class MultigridHierarchy:
             P = prolongation_matrix(pstencil_for(prolongation, stencil, net), level.n)
             level.P, level.R = P, P.T.tocsr()
             Ac = (level.R @ level.A @ P).tocsr()
-            self.levels.append(_Level(Ac, coarse_size(level.n), smoother, omega))
+            self.levels.append(Level(Ac, coarse_size(level.n), smoother, omega))
         self._coarse = spla.splu(self.levels[-1].A.tocsc())
 
     # -- cycling -------------------------------------------------------------------------------
@@ -429,10 +429,13 @@ class Multigrid(Solver):
         }
         rule = self.stopping
         if self.krylov == "cg":
+            from pdesolve.solvers.fcg import FunctionPreconditioner
             from pdesolve.solvers.scipy_cg import ScipyCG
 
+            cycle = FunctionPreconditioner(mg.aspreconditioner().matvec, is_linear=True,
+                                           is_symmetric=True)
             inner = ScipyCG(rtol=rule.rtol, atol=rule.atol, maxiter=rule.maxiter,
-                            M=mg.aspreconditioner()).solve(system, x0=x0)
+                            pc=cycle).solve(system, x0=x0)
             return _with_setup(inner, setup_time, info)
         if self.krylov == "petsc_cg":
             from pdesolve.solvers.petsc_pcmg import solve_petsc_cg_pcmg

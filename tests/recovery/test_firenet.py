@@ -9,12 +9,12 @@ import pytest
 import torch
 
 import pdesolve
+from pdesolve.linalg.proximal import project_l2_ball, soft_threshold
 from pdesolve.problems.inverse_operators import MatrixOperator
 from pdesolve.recovery.firenet import FIRENET, firenet
 from pdesolve.recovery.ista import proximal_gradient
+from pdesolve.recovery.lasso import sr_lasso_objective as sparse_objective
 from pdesolve.recovery.primal_dual import chambolle_pock_block, primal_dual_gap
-from pdesolve.recovery.proximal import project_l2_ball, soft_threshold
-from pdesolve.recovery.proximal import sr_lasso_objective as sparse_objective
 
 torch.set_num_threads(1)  # small tensors: one thread is fastest
 

@@ -1,13 +1,16 @@
 """Shared pieces of the recovery methods (FIRENET, Chambolle–Pock, ISTA/FISTA).
 
-The weighted square-root LASSO ``F(x) = λ ||x||_{ℓ¹_w} + ||A x − y||₂``, its two proximal maps
-(soft thresholding and the projection onto the unit ℓ²-ball), batched norms and input checks.
+The weighted square-root LASSO ``F(x) = λ ||x||_{ℓ¹_w} + ||A x − y||₂`` and the LASSO
+``λ ||x||_{ℓ¹_w} + ½ ||A x − y||₂²``, and the input checks; the proximal maps are in
+:mod:`pdesolve.linalg.proximal`.
 
 >>> import torch
->>> soft_threshold(torch.tensor([-3.0, 0.5, 2.0]), 1.0).tolist()
-[-2.0, 0.0, 1.0]
->>> project_l2_ball(torch.tensor([3.0, 4.0]), ndim=1).tolist()
-[0.6, 0.8]
+>>> from pdesolve.problems.inverse_operators import MatrixOperator
+>>> A = MatrixOperator(torch.eye(2, dtype=torch.float64))
+>>> x = torch.tensor([1.0, 0.0], dtype=torch.float64)
+>>> y = torch.tensor([1.0, 2.0], dtype=torch.float64)
+>>> float(sr_lasso_objective(A, x, y, lam=0.5)), float(lasso_objective(A, x, y, lam=0.5))
+(2.5, 2.5)
 """
 
 from __future__ import annotations
@@ -18,39 +21,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from pdesolve.linalg.proximal import batched_norm
+
 __all__ = [
     "check_measurements",
     "check_step_sizes",
     "lasso_objective",
-    "project_l2_ball",
     "resolve_norm_bound",
-    "soft_threshold",
     "sr_lasso_objective",
-    "vector_norm",
 ]
-
-_TINY = 1e-300
-
-
-def soft_threshold(v: Tensor, threshold: Tensor | float) -> Tensor:
-    """The prox of ``t ||·||₁`` elementwise: ``v · max(1 − t/|v|, 0)`` (real or complex ``v``)."""
-    if v.is_complex():
-        mag = v.abs()
-        return v * (torch.relu(mag - threshold) / mag.clamp_min(_TINY))
-    return torch.sign(v) * torch.relu(v.abs() - threshold)
-
-
-def project_l2_ball(z: Tensor, radius: float = 1.0, ndim: int = 1) -> Tensor:
-    """Project each ``z`` (norm over the last ``ndim`` axes) onto ``{||z||₂ <= radius}``."""
-    dims = tuple(range(-ndim, 0))
-    norm = torch.linalg.vector_norm(z, dim=dims, keepdim=True)
-    return z * torch.clamp(radius / norm.clamp_min(_TINY), max=1.0)
-
-
-def vector_norm(v: Tensor, ndim: int) -> Tensor:
-    """The 2-norm over the last ``ndim`` axes (one value per batch element)."""
-    return torch.linalg.vector_norm(v, dim=tuple(range(-ndim, 0)))
-
 
 def sr_lasso_objective(
     operator: Any, x: Tensor, y: Tensor, lam: float, weights: Tensor | None = None
@@ -58,7 +37,7 @@ def sr_lasso_objective(
     """``λ ||x||_{ℓ¹_w} + ||A x − y||₂`` per batch element."""
     nd = len(operator.domain_shape)
     absx = x.abs() if weights is None else weights * x.abs()
-    return lam * absx.sum(dim=tuple(range(-nd, 0))) + vector_norm(
+    return lam * absx.sum(dim=tuple(range(-nd, 0))) + batched_norm(
         operator.forward(x) - y, len(operator.range_shape)
     )
 
@@ -69,7 +48,7 @@ def lasso_objective(
     """``λ ||x||_{ℓ¹_w} + ½ ||A x − y||₂²`` per batch element (what ISTA/FISTA minimise)."""
     nd = len(operator.domain_shape)
     absx = x.abs() if weights is None else weights * x.abs()
-    misfit = vector_norm(operator.forward(x) - y, len(operator.range_shape))
+    misfit = batched_norm(operator.forward(x) - y, len(operator.range_shape))
     return lam * absx.sum(dim=tuple(range(-nd, 0))) + 0.5 * misfit**2
 
 
