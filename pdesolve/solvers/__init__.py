@@ -53,8 +53,10 @@ def solve(
     solve, close. Only the options given are forwarded (``rtol``, ``atol``, ``maxiter``, ``pc``,
     ...), so each solver's own defaults apply otherwise; every solver stops when
     ``||b - A x|| <= max(rtol ||b||, atol)`` on the true residual. When the system knows its exact
-    solution, ``result.info["error"]`` holds the error norms of ``x``.
+    solution, the entry ``error`` of ``result.info`` holds the error norms of ``x``.
 
+    Examples
+    --------
     >>> import pdesolve
     >>> result = pdesolve.solve(pdesolve.get_problem("poisson", dim=2, n=16), method="scipy_cg")
     >>> result.converged, result.info["error"]["max"] < 1e-2
