@@ -280,7 +280,12 @@ def _hydra_app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console-script entry point (``pdesolve``, ``python -m pdesolve``)."""
+    """Console-script entry point (``pdesolve``, ``python -m pdesolve``); ``pdesolve compare
+    ...`` runs the comparison study (:mod:`pdesolve.compare`)."""
+    if len(sys.argv) > 1 and sys.argv[1] == "compare":
+        from pdesolve.compare import main as compare_main
+
+        sys.exit(compare_main(sys.argv[2:]))
     import hydra
 
     scratch = None
