@@ -112,6 +112,73 @@ def _number(value: float | None) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
+TOP_LEVEL_KEYS = ("problem", "solver", "fit", "recover", "seed", "write_solution", "study",
+                  "hydra", "experiment")  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that cannot work, found before any work starts."""
+
+
+def check_config(cfg: DictConfig, choices: Any = None) -> None:
+    """Refuse unknown top-level keys and values whose type contradicts the group's defaults
+    (e.g. ``problem.n=abc`` where the default ``n`` is an integer), naming key and allowed values.
+    ``choices`` (Hydra's group choices) says which config file each group came from.
+    """
+    unknown = [key for key in cfg if key not in TOP_LEVEL_KEYS]
+    if unknown:
+        raise ConfigError(
+            f"unknown top-level key {unknown[0]!r}; the known ones are {', '.join(TOP_LEVEL_KEYS)} "
+            "(groups are chosen as problem=<name>, solver=<name>, fit=<name>, recover=<name>)"
+        )
+    for group in ("problem", "solver", "fit", "recover"):
+        node = cfg.get(group)
+        if node is None or "name" not in node:
+            continue
+        chosen = (choices or {}).get(group)
+        defaults = _group_defaults(group, node, chosen)
+        for key, value in _container(node).items():
+            default = defaults.get(key)
+            expected = _expected_type(default)
+            if expected is None or value is None or _fits(value, expected):
+                continue
+            raise ConfigError(
+                f"{group}.{key}={value!r}: expected {expected.__name__} (its default is "
+                f"{default!r})"
+            )
+
+
+def _group_defaults(group: str, node: Any, chosen: str | None) -> dict[str, Any]:
+    """The defaults of the config file ``chosen`` in ``group`` (else the one file whose ``name``
+    is the node's; none when that is ambiguous)."""
+    paths = [CONFIG_DIR / group / f"{chosen}.yaml"] if chosen else [
+        p for p in sorted((CONFIG_DIR / group).glob("*.yaml"))
+        if OmegaConf.load(p).get("name") == node.get("name")
+    ]  # fmt: skip
+    if len(paths) != 1 or not paths[0].is_file():
+        return {}
+    loaded = OmegaConf.load(paths[0])
+    return {k: loaded[k] for k in loaded if not OmegaConf.is_interpolation(loaded, k)}
+
+
+def _expected_type(default: Any) -> type | None:
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    return None
+
+
+def _fits(value: Any, expected: type) -> bool:
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]:
     """Build the problem, run the selected kind of method on it and (on rank 0) write the results.
 
@@ -121,6 +188,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]
     its own ``result.json`` fields (``RESULT_KEYS``, ``FIT_RESULT_KEYS``, ``RECOVER_RESULT_KEYS``).
     Returns the ``result.json`` content.
     """
+    check_config(cfg)
     if cfg.get("study") is not None:  # a training study (e.g. +experiment=imbalance_digits)
         from pdesolve.train.study import run_study
 
@@ -272,6 +340,11 @@ def _hydra_app(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     output_dir = HydraConfig.get().runtime.output_dir if mpi_rank() == 0 else None
+    try:
+        check_config(cfg, HydraConfig.get().runtime.choices)
+    except ConfigError as exc:
+        print(f"pdesolve: {exc}", file=sys.stderr)
+        sys.exit(2)
     record = run(cfg, output_dir)
     if mpi_rank() == 0:
         from pdesolve.train.study import study_summary

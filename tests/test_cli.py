@@ -164,3 +164,25 @@ def test_console_script_multirun_sweep(tmp_path):
     sizes = sorted(json.loads(p.read_text())["sizes"]["unknowns"] for p in results)
     assert sizes == [15, 31]
     assert max(errors) / min(errors) == pytest.approx(4.0, rel=0.1)  # second order: h halves
+
+
+def test_bad_values_and_unknown_top_level_keys_get_one_clear_line(tmp_path):
+    script = str(Path(sys.executable).with_name("pdesolve"))
+    cases = [
+        (["problem.n=abc"], "problem.n='abc': expected int (its default is 64)"),
+        (["solver.rtol=tight"], "solver.rtol='tight': expected float"),
+        (["+nosuchgroup=x"], "unknown top-level key 'nosuchgroup'"),
+    ]
+    for overrides, message in cases:
+        out = tmp_path / overrides[0].replace("=", "_").replace("+", "")
+        proc = subprocess.run([script, *overrides, f"hydra.run.dir={out}"], capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert proc.stderr.strip().splitlines()[-1] == f"pdesolve: {message}" or \
+            message in proc.stderr.strip().splitlines()[-1]
+        assert not (out / "result.json").exists()
+
+
+def test_default_cli_problem_is_not_a_grid_eigenvector():
+    cfg = composed([])
+    assert cfg.problem.solution == "exponential"
