@@ -75,6 +75,8 @@ from torch import Tensor
 
 #: the order of the five fine stencils gathered at each coarse point
 NEIGHBOURS = ("centre", "right", "left", "up", "down")
+#: coarse rows per block when one large grid is processed block by block (operands in cache)
+_ROWS = 16
 
 
 def coarse_size(n: int, periodic: bool = False) -> int:
@@ -154,6 +156,11 @@ def collapsed_edge_weights(
         raise ValueError("choose one of constant_preserving and boxmg")
     if isinstance(stencils5, Tensor):
         stencils5 = [stencils5[..., k, :, :] for k in range(5)]
+    if stencils5[0].ndim == 4 and stencils5[0].shape[0] > _ROWS:  # one grid: by row blocks
+        return torch.cat([
+            collapsed_edge_weights([t[i0 : i0 + _ROWS] for t in stencils5],
+                                   constant_preserving, boxmg)
+            for i0 in range(0, stencils5[0].shape[0], _ROWS)])
     right, left, up, down = stencils5[1:]
 
     def collapse(s: Tensor, axis: int, k: int) -> Tensor:  # sum across the interpolation axis
@@ -185,13 +192,20 @@ def corner_weights(stencil: Tensor, edge: Tensor, boxmg: bool = False) -> Tensor
     are the coarse point's weights at its edge points on the ``da`` and ``db`` sides. With
     ``boxmg`` the centre ``s[1, 1]`` is replaced by BoxMG's switched denominator.
     """
-    n = stencil.shape[-3]
+    n, m = stencil.shape[-3], stencil.shape[-4]
     nc = edge.shape[-2]
     if n == 2 * nc + 1:  # Dirichlet: strided views instead of gathered copies
+        if stencil.ndim == 4 and edge.shape[0] > _ROWS:  # one grid: by blocks of coarse rows
+            return torch.cat([
+                corner_weights(stencil[2 * i0 : 2 * i0 + 2 * _ROWS + 1], edge[i0 : i0 + _ROWS],
+                               boxmg)
+                for i0 in range(0, edge.shape[0], _ROWS)])
         side: dict = {1: slice(2, n, 2), -1: slice(0, n - 1, 2)}
+        side_x: dict = {1: slice(2, m, 2), -1: slice(0, m - 1, 2)}
     else:
         _, r, l = _fine_indices(nc, n)
         side = {1: r[:, None], -1: l[:, None]}
+        side_x = side
     ex = {1: edge[..., 0], -1: edge[..., 1]}
     ey = {1: edge[..., 2], -1: edge[..., 3]}
     one = torch.ones_like(edge[..., 0])
@@ -199,7 +213,7 @@ def corner_weights(stencil: Tensor, edge: Tensor, boxmg: bool = False) -> Tensor
     for da in (-1, 1):
         for db in (-1, 1):
             cols = side[db] if isinstance(side[db], slice) else side[db].T
-            s = stencil[..., side[da], cols, :, :]
+            s = stencil[..., side_x[da], cols, :, :]
             num = s[..., 1 - da, 1 - db] + s[..., 1, 1 - db] * ex[da] + s[..., 1 - da, 1] * ey[db]
             entries[(1 + da, 1 + db)] = -num / (_boxmg_corner_centre(s) if boxmg else s[..., 1, 1])
     rows = [torch.stack([entries[(a, b)] for b in range(3)], dim=-1) for a in range(3)]

@@ -130,7 +130,7 @@ def pstencil_for(
             p = learned_pstencil(net, s, precision=precision).cpu()
         else:
             raise ValueError(f"unknown prolongation {rule!r}; known: {', '.join(PROLONGATIONS)}")
-    return p.numpy().astype(np.float64)
+    return p.numpy().astype(np.float64, copy=False)
 
 
 class _TriangularSweep:

@@ -26,7 +26,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from pdesolve.linalg.petsc import (
-    csr_to_petsc,
     gather_vector,
     ksp_with_options,
     petsc,
@@ -38,16 +37,15 @@ from pdesolve.solvers.base import ConvergedReason, SolveResult, StoppingRule
 
 
 def aij_from_csr(A: sp.spmatrix, comm=None):
-    """A sequential PETSc AIJ matrix built straight from the CSR arrays of ``A`` (one rank; the
-    arrays are handed over as they are when their index type is PETSc's)."""
+    """A sequential PETSc AIJ matrix on the CSR arrays of ``A`` themselves (one rank; no copy
+    when the index type is PETSc's: the matrix holds the arrays, so later in-place changes to
+    ``A``'s values show in it)."""
     PETSc = petsc()
     A = sp.csr_matrix(A)
-    M = PETSc.Mat().createAIJ(
-        size=A.shape,
-        csr=(A.indptr.astype(PETSc.IntType, copy=False),
-             A.indices.astype(PETSc.IntType, copy=False), A.data),
-        comm=comm or PETSc.COMM_SELF,
-    )
+    csr = (A.indptr.astype(PETSc.IntType, copy=False),
+           A.indices.astype(PETSc.IntType, copy=False), A.data)
+    M = PETSc.Mat().createAIJWithArrays(A.shape, csr, comm=comm or PETSc.COMM_SELF)
+    M.setAttr("pdesolve_csr", csr)  # the arrays live as long as the matrix
     M.assemble()
     return M
 
@@ -139,7 +137,7 @@ class PCMGKSP:
         if PETSc.COMM_WORLD.getSize() > 1:
             raise ValueError("PCMG with user prolongations runs on one rank in pdesolve")
         self.options = pcmg_options(cycle, galerkin=operators is None)
-        self.A = csr_to_petsc(sp.csr_matrix(A), comm)
+        self.A = aij_from_csr(A, comm)
         self._mats = [aij_from_csr(P, comm) for P in prolongations]
         self._ops = [aij_from_csr(Ac, comm) for Ac in operators or ()]
         self.levels = len(self._mats) + 1
