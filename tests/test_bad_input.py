@@ -60,8 +60,8 @@ def test_unknown_solver_lists_known_names():
 
 
 def test_unknown_preconditioner_and_bad_tolerances():
-    with pytest.raises(ValueError, match="unknown pc 'ilu'"):
-        pdesolve.get_solver("petsc_cg", pc="ilu")
+    with pytest.raises(pdesolve.UnknownNameError, match="unknown preconditioner 'ilu0'"):
+        pdesolve.get_solver("petsc_cg", pc="ilu0")
     with pytest.raises(ValueError, match="rtol must be"):
         pdesolve.get_solver("petsc_cg", rtol=float("nan"))
     with pytest.raises(ValueError, match="both 0"):

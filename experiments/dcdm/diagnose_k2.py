@@ -37,7 +37,7 @@ import torch
 import pdesolve
 from pdesolve.nn.dcdm_cnn import load_dcdm_model
 from pdesolve.solvers.base import StoppingRule
-from pdesolve.solvers.dcdm import DEFAULT_MODELS, NetworkDirection, system_grid
+from pdesolve.solvers.dcdm_network import DEFAULT_MODELS, NetworkDirection, system_grid
 from pdesolve.solvers.fcg import conjugate_directions
 
 HERE = Path(__file__).resolve().parent

@@ -34,12 +34,12 @@ import scipy.sparse.linalg as spla
 import torch
 
 import pdesolve
+from pdesolve.nn.checkpoint import load_checkpoint
 from pdesolve.nn.dcdm_cnn import load_dcdm_model, save_dcdm_model
 from pdesolve.problems.pressure import PressurePoisson
 from pdesolve.solvers.base import StoppingRule
-from pdesolve.solvers.dcdm import NetworkDirection, system_grid
+from pdesolve.solvers.dcdm_network import NetworkDirection, system_grid
 from pdesolve.solvers.fcg import conjugate_directions
-from pdesolve.train.checkpoint import load_checkpoint
 from pdesolve.train.dcdm_training import train
 from pdesolve.train.ritz import load_split
 

@@ -86,8 +86,7 @@ def run_one(system, method: str, kw: dict, rtol: float) -> dict:
     its = max(res.iterations, 1)
     inference = float(res.info.get("inference_time", 0.0))
     solve = float(res.info.get("solve_time", 0.0))
-    # deflated_cg's history holds ||b|| and then the deflated start (its iteration 0)
-    norms = res.residual_norms[1:] if method == "deflated_cg" else res.residual_norms
+    norms = res.residual_norms
     return {
         "converged": res.converged, "iterations": res.iterations,
         "iterations_1e-4": iterations_to(norms, 1e-4 * system.b_norm),

@@ -248,9 +248,9 @@ def plot_scaling(rows, path) -> None:
 def warm_up() -> None:
     """First-call costs (torch kernels, PETSc) outside the measurements."""
     system = pdesolve.get_problem("poisson", dim=2, n=16, solution="polynomial").discretize()
-    pdesolve.solve(system, method="hybrid", corrector="pinn", nu=4, rtol=1e-3, maxiter=3,
-                   corrector_options={**PINN_CORRECTOR, "first_steps": 2})
-    pdesolve.solve(system, method="hybrid", corrector="coarse_grid", rtol=1e-3)
+    pdesolve.solve(system, method="hybrid", nu=4, rtol=1e-3, maxiter=3,
+                   pc={"name": "pinn_correction", **PINN_CORRECTOR, "first_steps": 2})
+    pdesolve.solve(system, method="hybrid", pc="coarse_grid", rtol=1e-3)
     for pc in PCS:
         pdesolve.solve(system, method="petsc_cg", pc=pc, rtol=1e-6)
 
@@ -271,17 +271,18 @@ def solve_grid(source, n, args, pinns, rows, log, pinn_hybrid=True, tl_x0=True) 
                 best = (t, res, cpu)
         rows.append(row(source, n, f"petsc_cg_{pc}", best[1], system, x_star, best[2]))
         histories[(source, f"petsc_cg_{pc}")] = timed_history(best[1], best[0])
-    pinn_kw = {"corrector": "pinn", "nu": 4, "corrector_options": PINN_CORRECTOR,
+    pinn_kw = {"pc": {"name": "pinn_correction", **PINN_CORRECTOR}, "nu": 4,
                "maxiter": 5000, "max_time": args.max_time, "max_time_clock": "process"}
     hybrids = {
-        "hybrid_coarse_grid": ({"corrector": "coarse_grid", "nu": 2}, None),
+        "hybrid_coarse_grid": ({"pc": "coarse_grid", "nu": 2}, None),
         "hybrid_pinn": (pinn_kw, None),
-        "gauss_seidel_only": ({"corrector": None, "nu": 4, "maxiter": 200}, None),
-        "hybrid_coarse_grid+tl_x0": ({"corrector": "coarse_grid", "nu": 2}, "pinn_transfer"),
+        "gauss_seidel_only": ({"pc": "none", "nu": 4, "maxiter": 200}, None),
+        "hybrid_coarse_grid+tl_x0": ({"pc": "coarse_grid", "nu": 2}, "pinn_transfer"),
         "hybrid_pinn+tl_x0": (pinn_kw, "pinn_transfer"),
     }  # fmt: skip
     for label, (kw, x0_from) in hybrids.items():
-        if (not pinn_hybrid and kw["corrector"] == "pinn") or (not tl_x0 and x0_from):
+        uses_pinn = kw["pc"] not in ("coarse_grid", "none")
+        if (not pinn_hybrid and uses_pinn) or (not tl_x0 and x0_from):
             continue
         kw = {"maxiter": 500, **kw}
         extra = {"nu": kw["nu"]}

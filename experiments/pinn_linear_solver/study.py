@@ -119,7 +119,7 @@ def run_hybrid(group, label, source, seed, n, rtol, max_time) -> dict:
     system = pdesolve.get_problem("poisson", dim=2, n=n, **SOURCES[source]).discretize()
     options = {**CORRECTOR, "model": model, "sampling": sampling, "seed": seed}
     c0 = time.process_time()
-    res = pdesolve.solve(system, method="hybrid", corrector="pinn", corrector_options=options,
+    res = pdesolve.solve(system, method="hybrid", pc={"name": "pinn_correction", **options},
                          nu=4, rtol=rtol, maxiter=5000, max_time=max_time,
                          max_time_clock="process")
     cpu = time.process_time() - c0

@@ -29,7 +29,7 @@ VARIANTS: dict[str, list[dict]] = {
         {"prolongation": "blackbox"},
         {"prolongation": "blackbox", "krylov": "cg"},
     ],
-    "hybrid": [{"corrector": "coarse_grid"}, {"corrector": "pinn", "nu": 4, "maxiter": 400}],
+    "hybrid": [{"pc": "coarse_grid"}, {"pc": "pinn_correction", "nu": 4, "maxiter": 400}],
     "dcdm": [{"memory": None, "maxiter": 400}],  # shipped 2D model (trained on 64² pressure)
 }
 BASELINE = ("petsc_cg", "pc=none")

@@ -8,6 +8,8 @@ from functools import cached_property
 
 import numpy as np
 
+from pdesolve.linalg.grid import Grid
+
 
 @dataclass(frozen=True)
 class StructuredGrid:
@@ -75,6 +77,15 @@ class StructuredGrid:
         """Boolean mask over ``full_points`` marking boundary nodes."""
         idx = np.indices(self.full_shape).reshape(self.dim, -1)
         return np.any((idx == 0) | (idx == self.n + 1), axis=0)
+
+    def as_grid(self, mask: np.ndarray | None = None) -> Grid:
+        """The typed ``Grid`` of the interior nodes (only those where ``mask`` is True, if given).
+
+        >>> StructuredGrid(dim=2, n=3).as_grid().shape
+        (3, 3)
+        """
+        points = self.points if mask is None else self.points[np.asarray(mask, bool).ravel()]
+        return Grid(shape=self.shape, spacing=(self.h,) * self.dim, mask=mask, points=points)
 
     def embed(self, u_interior: np.ndarray, boundary_values: np.ndarray) -> np.ndarray:
         """Nodal field on the full grid from interior unknowns and values at all boundary nodes."""

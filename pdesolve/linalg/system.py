@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from pdesolve.linalg.grid import Grid
 
 
 class InvalidSystemError(ValueError):
@@ -20,7 +23,9 @@ class LinearSystem:
     Optional attributes tie the system to its origin: ``geometry`` (a ``StructuredGrid`` or
     ``MeshGeometry``, used to write ``solution.vtu``), ``stencil`` (the stencil array of a
     structured operator, ``grid_shape + (3,) * dim``), ``exact`` (the exact solution at the
-    unknowns, when known) and ``metadata``.
+    unknowns, when known), ``metadata`` and ``grid`` (a :class:`~pdesolve.linalg.grid.Grid`: the
+    structured array the unknowns live on, for multigrid, DCDM and the hybrid correctors).
+    A must be real: complex and integer matrices are refused rather than cast.
 
     >>> import numpy as np, scipy.sparse as sp
     >>> system = LinearSystem(sp.diags([2.0, 3.0]), np.array([2.0, 3.0]))
@@ -34,12 +39,14 @@ class LinearSystem:
     stencil: np.ndarray | None = None
     exact: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    grid: Grid | None = None
 
     def __post_init__(self) -> None:
         self._checks: dict[Any, Any] = {}
         A = self.A
         if isinstance(A, np.ndarray | list) and not sp.issparse(A):
-            A = np.asarray(A, dtype=float)
+            A = np.asarray(A)
+            _check_real_float("A", A.dtype)
             if A.ndim != 2:
                 raise InvalidSystemError(
                     f"A must be a 2-D matrix, got an array with shape {A.shape}"
@@ -48,6 +55,7 @@ class LinearSystem:
             raise InvalidSystemError(
                 f"A must be a scipy sparse matrix or a 2-D array, got {type(A).__name__}"
             )
+        _check_real_float("A", A.dtype)
         A = sp.csr_matrix(A, dtype=np.float64)
         if A.shape[0] != A.shape[1]:
             raise InvalidSystemError(f"A must be square, got shape {A.shape}")
@@ -55,7 +63,10 @@ class LinearSystem:
         if not np.all(np.isfinite(A.data)):
             raise InvalidSystemError("A contains NaN or Inf entries")
         self.A = A
-        b = np.asarray(self.b, dtype=np.float64)
+        b = np.asarray(self.b)
+        if np.iscomplexobj(b):
+            raise InvalidSystemError("b is complex; pdesolve solves real systems")
+        b = b.astype(np.float64, copy=False)
         if b.ndim != 1:
             b = b.reshape(-1) if b.ndim == 2 and 1 in b.shape else b
         if b.ndim != 1:
@@ -69,6 +80,26 @@ class LinearSystem:
         self.b = b
         if self.exact is not None:
             self.exact = self.check_vector(self.exact, "exact")
+        if self.grid is not None and self.grid.size != A.shape[0]:
+            raise InvalidSystemError(
+                f"the grid has {self.grid.size} unknowns but A has {A.shape[0]} rows"
+            )
+
+    def with_rhs(self, b: Any) -> LinearSystem:
+        """The same system (A, grid, stencil, metadata shared, not copied) with right-hand side
+        ``b``; ``exact`` is dropped, since it belonged to the old ``b``.
+
+        >>> import numpy as np, scipy.sparse as sp
+        >>> system = LinearSystem(sp.diags([2.0, 4.0]), np.ones(2))
+        >>> other = system.with_rhs([2.0, 4.0])
+        >>> other.A is system.A, other.b.tolist()
+        (True, [2.0, 4.0])
+        """
+        out = copy.copy(self)
+        out.b = self.check_vector(b, "b")
+        out.exact = None
+        out._checks = {k: v for k, v in self._checks.items() if k != "b_norm"}
+        return out
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -80,7 +111,10 @@ class LinearSystem:
 
     def check_vector(self, v: Any, name: str) -> np.ndarray:
         """``v`` as a float64 vector of the right length, or a clear error."""
-        v = np.asarray(v, dtype=np.float64)
+        v = np.asarray(v)
+        if np.iscomplexobj(v):
+            raise InvalidSystemError(f"{name} is complex; pdesolve solves real systems")
+        v = v.astype(np.float64, copy=False)
         if v.ndim != 1 or v.shape[0] != self.size:
             raise InvalidSystemError(
                 f"{name} has shape {v.shape} but the system has {self.size} unknowns"
@@ -135,3 +169,16 @@ class LinearSystem:
             "l2": float(np.sqrt(np.sum(weights * e * e))),
             "relative_l2": float(np.linalg.norm(e) / max(np.linalg.norm(self.exact), 1e-300)),
         }
+
+
+def _check_real_float(name: str, dtype: Any) -> None:
+    if np.issubdtype(dtype, np.complexfloating):
+        raise InvalidSystemError(
+            f"{name} is complex ({dtype}); pdesolve solves real systems (casting would drop the "
+            "imaginary part)"
+        )
+    if not np.issubdtype(dtype, np.floating):
+        raise InvalidSystemError(
+            f"{name} has dtype {dtype}; pdesolve solves in floating point: pass "
+            f"{name}.astype(float)"
+        )

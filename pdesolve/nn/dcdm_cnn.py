@@ -147,7 +147,7 @@ class DCDMNet(nn.Module):
 
 def save_dcdm_model(path: str | os.PathLike, model: DCDMNet, **extra: Any) -> None:
     """Write ``model`` as a pdesolve checkpoint (constructor config included) to ``path``."""
-    from pdesolve.train.checkpoint import save_checkpoint
+    from pdesolve.nn.checkpoint import save_checkpoint
 
     save_checkpoint(path, step=extra.pop("step", 0), config={"model": model.config}, model=model,
                     **extra)  # fmt: skip
@@ -155,7 +155,7 @@ def save_dcdm_model(path: str | os.PathLike, model: DCDMNet, **extra: Any) -> No
 
 def load_dcdm_model(path: str | os.PathLike, map_location: Any = "cpu") -> DCDMNet:
     """Rebuild a ``DCDMNet`` from a checkpoint written by training or :func:`save_dcdm_model`."""
-    from pdesolve.train.checkpoint import load_checkpoint
+    from pdesolve.nn.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path, map_location=map_location)
     cfg = ckpt["config"].get("model")

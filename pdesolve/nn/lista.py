@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from pdesolve.solvers.sparse_recovery import soft_threshold
+from pdesolve.linalg.proximal import soft_threshold
 
 __all__ = ["LISTA"]
 

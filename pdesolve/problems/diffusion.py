@@ -186,6 +186,7 @@ class GridDiffusionProblem(Problem):
             A=stencil_to_csr(stencil),
             b=b,
             geometry=grid,
+            grid=grid.as_grid(),
             stencil=stencil,
             exact=exact,
             metadata={"problem": self.describe(), "boundary_full": g_full[grid.boundary_mask]},

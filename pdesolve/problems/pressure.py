@@ -330,9 +330,12 @@ class PressurePoisson(Problem):
             idx = np.flatnonzero(fluid.ravel())
             return LinearSystem(
                 A=A[idx][:, idx], b=b.ravel()[idx], geometry=None, stencil=None,
-                metadata=metadata,
+                metadata=metadata, grid=geometry.as_grid(mask=fluid),
             )  # fmt: skip
-        return LinearSystem(A=A, b=b.ravel(), geometry=geometry, stencil=stencil, metadata=metadata)
+        return LinearSystem(
+            A=A, b=b.ravel(), geometry=geometry, stencil=stencil, metadata=metadata,
+            grid=geometry.as_grid(),
+        )
 
 
 def _shift(dim: int, axis: int, which: int, n: int) -> list[slice]:

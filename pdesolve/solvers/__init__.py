@@ -15,6 +15,12 @@ from pdesolve.solvers.base import (
     SolveResult,
     StoppingRule,
 )
+from pdesolve.solvers.preconditioner import (
+    PRECONDITIONERS,
+    Preconditioner,
+    get_preconditioner,
+    list_preconditioners,
+)
 
 SOLVERS: Registry[Solver] = Registry("solver")
 
@@ -37,18 +43,17 @@ def solve(
     system_or_problem: Any,
     method: str = "petsc_cg",
     *,
-    rtol: float = 1e-8,
-    atol: float = 0.0,
-    maxiter: int = 10_000,
     x0: np.ndarray | None = None,
     raise_on_divergence: bool = False,
     **options: Any,
 ) -> SolveResult:
     """Solve a ``LinearSystem`` (or a problem, discretized first) with the solver ``method``.
 
-    Stops when ``||b - A x|| <= max(rtol ||b||, atol)`` on the true residual. ``options`` go to the
-    solver (e.g. ``pc="gamg"`` for ``petsc_cg``). When the system knows its exact solution,
-    ``result.info["error"]`` holds the error norms of ``x``.
+    The one-shot convenience over the solver object: ``get_solver(method, **options)``, set up,
+    solve, close. Only the options given are forwarded (``rtol``, ``atol``, ``maxiter``, ``pc``,
+    ...), so each solver's own defaults apply otherwise; every solver stops when
+    ``||b - A x|| <= max(rtol ||b||, atol)`` on the true residual. When the system knows its exact
+    solution, ``result.info["error"]`` holds the error norms of ``x``.
 
     >>> import pdesolve
     >>> result = pdesolve.solve(pdesolve.get_problem("poisson", dim=2, n=16), method="scipy_cg")
@@ -57,8 +62,8 @@ def solve(
     """
     from pdesolve.problems.base import Problem
 
-    solver = get_solver(method, rtol=rtol, atol=atol, maxiter=maxiter, **options)
-    if isinstance(system_or_problem, Problem) and solver.solves_problems:
+    solver = get_solver(method, **options)
+    if isinstance(system_or_problem, Problem) and getattr(solver, "solves_problems", False):
         # problem-level solvers (PINNs, inverse-problem solvers) take the problem itself
         result = solver.solve_problem(system_or_problem, x0=x0)
         if raise_on_divergence and not result.converged:
@@ -73,7 +78,8 @@ def solve(
             "solve() takes a pdesolve.LinearSystem or a Problem from get_problem(), got "
             f"{type(system_or_problem).__name__}"
         )
-    result = solver.solve(system, x0=x0)
+    with solver:
+        result = solver.solve(system, x0=x0)
     errors = system.error_norms(result.x)
     if errors is not None:
         result = SolveResult(**{**result.__dict__, "info": {**result.info, "error": errors}})
@@ -84,7 +90,9 @@ def solve(
 
 # register the solvers
 from pdesolve.solvers import (  # noqa: E402, F401
+    basic_preconditioners,
     dcdm,
+    dcdm_network,
     deflated_cg,
     fcg,
     firenet,
@@ -92,19 +100,24 @@ from pdesolve.solvers import (  # noqa: E402, F401
     ista,
     multigrid,
     petsc_cg,
+    petsc_dcdm,
     pinn,
     primal_dual,
     scipy_cg,
 )
 
 __all__ = [
+    "PRECONDITIONERS",
     "SOLVERS",
     "ConvergedReason",
+    "Preconditioner",
     "SolveResult",
     "Solver",
     "SolverDivergedError",
     "StoppingRule",
+    "get_preconditioner",
     "get_solver",
+    "list_preconditioners",
     "list_solvers",
     "solve",
 ]

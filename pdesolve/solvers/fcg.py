@@ -28,15 +28,18 @@ import scipy.sparse as sp
 
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers import SOLVERS
-from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult, StoppingRule
+from pdesolve.solvers.base import Callback, ConvergedReason, Solver, SolveResult, StoppingRule
+from pdesolve.solvers.driver import IterationDriver
+from pdesolve.solvers.preconditioner import Preconditioner, resolve_preconditioner
 
-Preconditioner = Callable[[np.ndarray], np.ndarray]
+#: the raw direction map ``r -> z`` that the loop calls (e.g. ``Preconditioner.apply``)
+DirectionMap = Callable[[np.ndarray], np.ndarray]
 
 
 def conjugate_directions(
     A: sp.csr_matrix,
     b: np.ndarray,
-    direction: Preconditioner,
+    direction: DirectionMap,
     stopping: StoppingRule,
     x0: np.ndarray | None = None,
     memory: int | None = 2,
@@ -44,6 +47,8 @@ def conjugate_directions(
     restart: int | None = None,
     orthogonalization: str = "mgs",
     safeguard: bool = False,
+    callback: Callback | None = None,
+    progress: bool = False,
 ) -> tuple[np.ndarray, ConvergedReason, int, list[float], dict[str, Any]]:
     """The FCG(k)/DCDM loop; returns ``x, reason, iterations, residual norms, info``.
 
@@ -67,17 +72,12 @@ def conjugate_directions(
     n = b.shape[0]
     x = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
     r = b - A @ x
-    b_norm = float(np.linalg.norm(b))
-    norms = [float(np.linalg.norm(r))]
+    driver = IterationDriver(stopping, float(np.linalg.norm(b)), callback, progress, "fcg")
     store: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=memory)
-    direction_time, restarts, breakdowns, since_restart, fallback_steps = 0.0, 0, 0, 0, 0
+    direction_time, breakdowns, since_restart, fallback_steps = 0.0, 0, 0, 0
     scale = abs(A).max() if A.nnz else 1.0
-    reason: ConvergedReason | None = stopping.reason_for(norms[-1], b_norm)
-    it = 0
+    reason = driver.start(float(np.linalg.norm(r)))
     while reason is None:
-        if it >= stopping.maxiter:
-            reason = ConvergedReason.DIVERGED_ITS
-            break
         t = time.perf_counter()
         z = np.asarray(direction(r), dtype=np.float64).reshape(-1)
         direction_time += time.perf_counter() - t
@@ -87,7 +87,7 @@ def conjugate_directions(
                 f"{n} unknowns"
             )
         if not np.all(np.isfinite(z)):
-            reason = ConvergedReason.DIVERGED_PC_FAILED
+            reason = driver.stop(ConvergedReason.DIVERGED_PC_FAILED)
             break
         p = z.copy()
         for pj, apj, dj in store:
@@ -107,14 +107,14 @@ def conjugate_directions(
                 fallback_steps += 1
         if pp == 0.0 or pap <= 1e-14 * scale * pp:
             if pap < -1e-12 * scale * pp:
-                reason = ConvergedReason.DIVERGED_INDEFINITE_MAT
+                reason = driver.stop(ConvergedReason.DIVERGED_INDEFINITE_MAT)
                 break
             breakdowns += 1
             if not store or breakdowns > 3:
-                reason = ConvergedReason.DIVERGED_BREAKDOWN
+                reason = driver.stop(ConvergedReason.DIVERGED_BREAKDOWN)
                 break
             store.clear()  # restart: retry without the stored directions
-            restarts += 1
+            driver.restarts += 1
             continue
         alpha = float(np.dot(p, r)) / pap
         x += alpha * p
@@ -122,51 +122,66 @@ def conjugate_directions(
             r = b - A @ x
         else:
             r -= alpha * ap
-        it += 1
         since_restart += 1
-        rnorm = float(np.linalg.norm(r))
-        norms.append(rnorm)
         store.append((p, ap, pap))
-        reason = stopping.reason_for(rnorm, b_norm)
-        if reason is not None and reason.converged and residual == "recursive":
+        reason = driver.step(x, float(np.linalg.norm(r)))
+        if residual == "recursive" and reason is not None and reason.converged:
+
             r = b - A @ x
-            norms[-1] = float(np.linalg.norm(r))
-            reason = stopping.reason_for(norms[-1], b_norm)
+            reason = driver.confirm(lambda r=r: float(np.linalg.norm(r)))
             if reason is None:
                 store.clear()
-                restarts += 1
         if restart is not None and since_restart >= restart and reason is None:
             store.clear()
-            restarts += 1
+            driver.restarts += 1
             since_restart = 0
-    info = {"restarts": restarts, "direction_time": direction_time, "memory": memory,
+    reason, it, norms = driver.finish()
+    info = {"restarts": driver.restarts, "direction_time": direction_time, "memory": memory,
             "fallback_steps": fallback_steps}  # fmt: skip
-    return x, reason, it, norms, info
+    return x, reason, it, list(norms), info
 
 
-def plain_preconditioner(A: sp.csr_matrix, pc: str) -> Preconditioner:
-    """``none`` (identity) or ``jacobi`` (inverse diagonal) as a map ``r -> z``."""
-    if pc == "none":
-        return lambda r: r
-    if pc == "jacobi":
-        d = A.diagonal()
-        if np.any(d <= 0):
-            raise ValueError("jacobi needs a positive diagonal")
-        inv = 1.0 / d
-        return lambda r: inv * r
-    raise ValueError(f"unknown pc {pc!r} for fcg; known: none, jacobi (or pass a callable)")
+class FunctionPreconditioner(Preconditioner):
+    """A plain function ``r -> z`` as a preconditioner, for quick experiments with ``fcg``.
+
+    It is taken to be nonlinear and non-symmetric unless said otherwise.
+
+    >>> import numpy as np
+    >>> from pdesolve import LinearSystem
+    >>> pc = FunctionPreconditioner(lambda r: 0.5 * r, is_linear=True, is_symmetric=True)
+    >>> pc.setup(LinearSystem(np.eye(2), np.ones(2))).apply(np.ones(2)).tolist()
+    [0.5, 0.5]
+    """
+
+    registry_name = "function"
+
+    def __init__(
+        self, function: DirectionMap, is_linear: bool = False, is_symmetric: bool = False
+    ) -> None:
+        if not callable(function):
+            raise TypeError(f"function must be callable, got {type(function).__name__}")
+        self.function = function
+        self.is_linear, self.is_symmetric = is_linear, is_symmetric
+
+    def _setup(self, system: LinearSystem) -> None:
+        pass
+
+    def _apply(self, r: np.ndarray) -> np.ndarray:
+        return self.function(r)
 
 
 @SOLVERS.register("fcg")
 class FCG(Solver):
-    """Flexible CG, FCG(k), with a plain or user-given preconditioner.
+    """Flexible CG, FCG(k), with any preconditioner (linear or not, varying between calls).
 
     Parameters
     ----------
-    pc : "none", "jacobi" or a callable ``r -> z`` (may be nonlinear or vary between calls)
+    pc : a preconditioner name, a ``Preconditioner``, or a plain function ``r -> z``
     memory : directions kept for A-orthogonalisation (``None``: all, full orthogonalisation)
     residual : "true" (recompute ``b - Ax`` each iteration) or "recursive"
     restart : clear the memory every ``restart`` iterations (``None``: never)
+    safeguard : step along the A-orthogonalised residual where it removes more error energy
+    progress : show a progress bar
     """
 
     registry_name = "fcg"
@@ -177,26 +192,39 @@ class FCG(Solver):
         rtol: float = 1e-8,
         atol: float = 0.0,
         maxiter: int = 10_000,
-        pc: str | Preconditioner = "none",
+        dtol: float | None = None,
+        pc: str | Preconditioner | DirectionMap = "none",
         memory: int | None = 2,
         residual: str = "recursive",
         restart: int | None = None,
+        safeguard: bool = False,
+        progress: bool = False,
     ) -> None:
-        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
-        if isinstance(pc, str) and pc not in ("none", "jacobi"):
-            raise ValueError(f"unknown pc {pc!r} for fcg; known: none, jacobi (or a callable)")
-        self.pc, self.memory, self.residual, self.restart = pc, memory, residual, restart
+        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter, dtol=dtol)
+        self.pc = pc
+        if callable(pc) and not isinstance(pc, Preconditioner):
+            pc = FunctionPreconditioner(pc)
+        self.preconditioner = resolve_preconditioner(pc)
+        if memory is not None and memory < 1:
+            raise ValueError(
+                f"memory must be >= 1 or None (full orthogonalisation), got {memory!r}"
+            )
+        if residual not in ("true", "recursive"):
+            raise ValueError(f"residual must be 'true' or 'recursive', got {residual!r}")
+        self.memory, self.residual, self.restart = memory, residual, restart
+        self.safeguard, self.progress = safeguard, progress
+
+    def _setup(self, system: LinearSystem) -> None:
+        self._prepare_preconditioner(self.preconditioner, system)
 
     def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
-        t0 = time.perf_counter()
-        pc = self.pc if callable(self.pc) else plain_preconditioner(system.A, self.pc)
-        setup = time.perf_counter() - t0
-        t1 = time.perf_counter()
         x, reason, its, norms, info = conjugate_directions(
-            system.A, system.b, pc, self.stopping, x0, self.memory, self.residual, self.restart
-        )
+            system.A, system.b, self.preconditioner.apply, self.stopping, x0, self.memory,
+            self.residual, self.restart, safeguard=self.safeguard, callback=self.callback,
+            progress=self.progress,
+        )  # fmt: skip
         return SolveResult(
             x=x, converged=reason.converged, reason=reason, iterations=its,
             residual_norms=np.array(norms), wall_time=0.0,
-            info={"setup_time": setup, "solve_time": time.perf_counter() - t1, **info},
+            info={"pc": self.preconditioner.name, "pc_time": info.pop("direction_time"), **info},
         )  # fmt: skip

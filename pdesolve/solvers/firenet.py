@@ -38,7 +38,7 @@ from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.primal_dual import chambolle_pock_block
 from pdesolve.solvers.sparse_recovery import (
     InverseSolver,
-    _norm,
+    batched_norm,
     check_measurements,
     check_step_sizes,
     resolve_norm_bound,
@@ -97,7 +97,8 @@ def firenet(
     nd_r, nd_d = len(operator.range_shape), len(operator.domain_shape)
     batch = y.shape[: y.ndim - nd_r]
     real = torch.float64 if y.dtype in (torch.float64, torch.complex128) else torch.float32
-    eps = _norm(y, nd_r) if eps0 is None else torch.as_tensor(eps0, dtype=real, device=y.device)
+    eps = (batched_norm(y, nd_r) if eps0 is None
+           else torch.as_tensor(eps0, dtype=real, device=y.device))
     eps = eps.expand(batch) if eps.ndim == 0 else eps
     if x0 is None:
         psi = torch.zeros((*batch, *operator.domain_shape), dtype=real, device=y.device)
@@ -193,11 +194,11 @@ class FirenetSolver(InverseSolver):
         delta = 1e-9 if self.delta is None else float(self.delta)
         start = torch.zeros(operator.domain_shape, dtype=torch.float64, device=y.device)
         start = start if x0 is None else x0
-        norms = [float(_norm(operator.forward(start) - y, nd_r))]
+        norms = [float(batched_norm(operator.forward(start) - y, nd_r))]
         objective = [float(sr_lasso_objective(operator, start, y, lam, weights))]
 
         def log(level: int, psi: Tensor) -> None:
-            norms.append(float(_norm(operator.forward(psi) - y, nd_r)))
+            norms.append(float(batched_norm(operator.forward(psi) - y, nd_r)))
             objective.append(float(sr_lasso_objective(operator, psi, y, lam, weights)))
 
         with torch.no_grad():
@@ -205,7 +206,7 @@ class FirenetSolver(InverseSolver):
                           restarts=self.restarts, delta=delta, tau=self.tau, sigma=self.sigma,
                           weights=weights, norm_bound=self.L_A, eps0=self.eps0, x0=x0,
                           restart_callback=log)  # fmt: skip
-        eps, e = [], float(_norm(y, nd_r)) if self.eps0 is None else float(self.eps0)
+        eps, e = [], float(batched_norm(y, nd_r)) if self.eps0 is None else float(self.eps0)
         for _ in range(self.restarts):
             e = (delta + e) / math.e
             eps.append(e)

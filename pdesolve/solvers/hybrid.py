@@ -5,31 +5,33 @@ outer iteration is
 
 1. ``nu`` sweeps of a smoother (``gauss_seidel``, ``red_black``, ``jacobi``; the vectorised
    sweeps of :mod:`pdesolve.solvers.multigrid`), which damp the high-frequency error;
-2. ``r = b - A u`` and a correction ``e ≈ A⁻¹ r`` from a pluggable *corrector*:
+2. ``r = b - A u`` and a correction ``e ≈ A⁻¹ r`` from a preconditioner ``pc`` (any
+   :class:`~pdesolve.Preconditioner`; the two built for this method are registered):
 
-   * ``"pinn"`` (:class:`PINNCorrector`): a small network trained on the residual equation
+   * ``"pinn_correction"`` (:class:`PINNCorrection`): a small network trained on the residual
+     equation
      ``-Δe = r`` on the unit square, ``r`` interpolated bilinearly from the grid
      (``torch.nn.functional.grid_sample``), zero Dirichlet data by the ansatz
      ``e = x(1-x)y(1-y) N(x)``; it is warm-started between outer iterations and takes a few
      optimizer steps each (the F-principle: a network learns the low frequencies first);
-   * ``"coarse_grid"`` (:class:`CoarseGridCorrector`): restrict ``r`` (bilinear ``Pᵀ``), solve
+   * ``"coarse_grid"`` (:class:`CoarseGridCorrection`): restrict ``r`` (bilinear ``Pᵀ``), solve
      the Galerkin coarse system ``PᵀAP`` exactly (sparse LU), prolongate: the classical two-grid
      reference;
-   * ``None``: no correction, i.e. the plain smoother;
-   * any object with ``setup(system)`` and ``__call__(r) -> e``;
+   * ``"none"``: no correction, i.e. the plain smoother;
 
 3. ``u ← u + α e`` with, by default (``line_search=True``), the energy-optimal step
    ``α = (rᵀe)/(eᵀAe)``, so that an inexact correction never increases the A-norm of the error
    (for the Galerkin coarse-grid correction ``α = 1`` exactly).
 
-The loop stops on the shared rule ``||b - A u|| <= max(rtol ||b||, atol)`` on the true residual,
-checked after every outer iteration. ``residual_norms`` holds the true residual after each outer
-iteration, the initial one first. An initial guess may come from a trained PINN checkpoint
+The loop (pdesolve's iteration driver) stops on the shared rule ``||b - A u|| <= max(rtol ||b||,
+atol)`` on the true residual, checked after every outer iteration, or on divergence past
+``dtol ||b||``. ``residual_norms`` holds the true residual after each outer iteration, the
+initial one first. An initial guess may come from a trained PINN checkpoint
 (``initial_checkpoint``), e.g. a transfer-learned one.
 
 >>> import pdesolve
 >>> system = pdesolve.get_problem("poisson", dim=2, n=31, solution="polynomial").discretize()
->>> result = pdesolve.solve(system, method="hybrid", corrector="coarse_grid", rtol=1e-8)
+>>> result = pdesolve.solve(system, method="hybrid", pc="coarse_grid", rtol=1e-8)
 >>> result.converged, result.iterations <= 20
 (True, True)
 """
@@ -37,7 +39,7 @@ iteration, the initial one first. An initial guess may come from a trained PINN 
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,21 +50,16 @@ from pdesolve.linalg.system import LinearSystem
 from pdesolve.problems.base import laplacian
 from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult
-from pdesolve.solvers.multigrid import SMOOTHERS, _Level
+from pdesolve.solvers.driver import IterationDriver
+from pdesolve.solvers.multigrid import SMOOTHERS, Level
+from pdesolve.solvers.preconditioner import (
+    PRECONDITIONERS,
+    Preconditioner,
+    resolve_preconditioner,
+)
 
-CORRECTORS = ("pinn", "coarse_grid", "none")
-_DTOL = 1e5
-
-__all__ = ["CORRECTORS", "CoarseGridCorrector", "Corrector", "HybridSolver", "PINNCorrector",
-           "grid_size", "linear_interpolation"]  # fmt: skip
-
-
-class Corrector(Protocol):
-    """What the hybrid solver needs from a corrector: ``e ≈ A⁻¹ r`` for a residual ``r``."""
-
-    def setup(self, system: LinearSystem) -> None: ...
-
-    def __call__(self, r: np.ndarray) -> np.ndarray: ...
+__all__ = ["CoarseGridCorrection", "HybridSolver", "PINNCorrection", "grid_size",
+           "linear_interpolation"]  # fmt: skip
 
 
 def grid_size(system: LinearSystem) -> int:
@@ -72,11 +69,12 @@ def grid_size(system: LinearSystem) -> int:
     >>> grid_size(pdesolve.get_problem("poisson", dim=2, n=8).discretize())
     8
     """
-    shape = tuple(getattr(system.geometry, "shape", ()) or ())
-    if len(shape) != 2 or shape[0] != shape[1] or shape[0] ** 2 != system.size:
+    grid = system.grid
+    shape = grid.shape if grid is not None else ()
+    if len(shape) != 2 or shape[0] != shape[1] or grid.mask is not None:
         raise ValueError("the hybrid solver needs a 2-D n x n structured-grid system, e.g. "
-                         "get_problem('poisson', dim=2, n=64).discretize(); got geometry "
-                         f"{type(system.geometry).__name__} with shape {shape}")
+                         "get_problem('poisson', dim=2, n=64).discretize(); got a system with "
+                         f"grid shape {shape or None}")
     return int(shape[0])
 
 
@@ -101,7 +99,8 @@ def linear_interpolation(n: int, nc: int) -> sp.csr_matrix:
                          shape=(n, nc))
 
 
-class CoarseGridCorrector:
+@PRECONDITIONERS.register("coarse_grid")
+class CoarseGridCorrection(Preconditioner):
     """Two-grid coarse correction ``e = P (PᵀAP)⁻¹ Pᵀ r`` with bilinear ``P``.
 
     Parameters
@@ -111,10 +110,12 @@ class CoarseGridCorrector:
         odd ``n``, a non-nested bilinear transfer otherwise).
     """
 
+    registry_name = "coarse_grid"
+
     def __init__(self, coarse_n: int | None = None) -> None:
         self.coarse_n = coarse_n
 
-    def setup(self, system: LinearSystem) -> None:
+    def _setup(self, system: LinearSystem) -> None:
         n = grid_size(system)
         nc = self.coarse_n if self.coarse_n is not None else max((n - 1) // 2, 1)
         if not 1 <= nc < n:
@@ -125,11 +126,12 @@ class CoarseGridCorrector:
         self.lu_ = spla.splu((self.R_ @ sp.csr_matrix(system.A) @ self.P_).tocsc())
         self.coarse_n_ = nc
 
-    def __call__(self, r: np.ndarray) -> np.ndarray:
+    def _apply(self, r: np.ndarray) -> np.ndarray:
         return self.P_ @ self.lu_.solve(self.R_ @ r)
 
 
-class PINNCorrector:
+@PRECONDITIONERS.register("pinn_correction")
+class PINNCorrection(Preconditioner):
     """A PINN for the residual equation ``-Δe = r``, warm-started between calls.
 
     ``r`` (on the interior grid; zero on the boundary) is scaled to unit RMS, interpolated
@@ -168,7 +170,10 @@ class PINNCorrector:
                  device: str = "cpu", sampling: str = "random",
                  activation_options: dict[str, Any] | None = None,
                  model: dict[str, Any] | None = None) -> None:  # fmt: skip
+        from pdesolve.solvers.dcdm_network import check_device
         from pdesolve.train.collocation import METHODS
+
+        check_device(device)
 
         if sampling not in METHODS:
             raise ValueError(f"unknown sampling {sampling!r}; known: {', '.join(METHODS)}")
@@ -183,7 +188,11 @@ class PINNCorrector:
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
         self.seed, self.device = int(seed), torch.device(device)
 
-    def setup(self, system: LinearSystem) -> None:
+    registry_name = "pinn_correction"
+    is_linear = False
+    is_symmetric = False
+
+    def _setup(self, system: LinearSystem) -> None:
         from pdesolve.nn.mlp import make_model
 
         self.n_ = grid_size(system)
@@ -206,7 +215,7 @@ class PINNCorrector:
 
             fixed = CollocationSampler(UnitBox(2), self.batch, self.sampling, self.generator_)
             self.fixed_points_ = fixed.interior().to(device=self.device, dtype=self.dtype)
-        pts = np.asarray(system.geometry.points, dtype=np.float64)
+        pts = np.asarray(system.grid.points, dtype=np.float64)
         self.points_ = torch.as_tensor(pts, dtype=self.dtype, device=self.device)
         self.calls_ = 0
         self.losses_: list[float] = []
@@ -231,7 +240,7 @@ class PINNCorrector:
         x = x.requires_grad_(True)
         return laplacian(self._u(x), x)
 
-    def __call__(self, r: np.ndarray) -> np.ndarray:
+    def _apply(self, r: np.ndarray) -> np.ndarray:
         scale = float(np.sqrt(np.mean(r * r)))
         if scale == 0.0:
             return np.zeros_like(r)
@@ -255,31 +264,14 @@ class PINNCorrector:
         return scale * e
 
 
-def make_corrector(corrector: Any, options: dict[str, Any] | None = None) -> Corrector | None:
-    """A corrector from a name (``pinn``, ``coarse_grid``, ``none``/None) or an object."""
-    options = dict(options or {})
-    if corrector is None or corrector == "none":
-        return None
-    if corrector == "pinn":
-        return PINNCorrector(**options)
-    if corrector == "coarse_grid":
-        return CoarseGridCorrector(**options)
-    if isinstance(corrector, str):
-        raise ValueError(f"unknown corrector {corrector!r}; known: {', '.join(CORRECTORS)}")
-    if not (hasattr(corrector, "setup") and callable(corrector)):
-        raise TypeError("a corrector needs setup(system) and __call__(r) -> e")
-    return corrector
-
-
 @SOLVERS.register("hybrid")
 class HybridSolver(Solver):
     """Smoother sweeps + pluggable low-frequency corrector (see the module docstring).
 
     Parameters
     ----------
-    corrector : {"pinn", "coarse_grid", "none"} or object
-    corrector_options : dict, optional
-        Keyword arguments of :class:`PINNCorrector` / :class:`CoarseGridCorrector`.
+    pc : a preconditioner name ("coarse_grid", "pinn_correction", "none", ...), a config
+        mapping ``{"name": ..., **options}`` or a ``Preconditioner`` object
     smoother : {"gauss_seidel", "red_black", "jacobi"}
     nu : int
         Smoother sweeps per outer iteration (before the correction).
@@ -306,8 +298,8 @@ class HybridSolver(Solver):
         rtol: float = 1e-8,
         atol: float = 0.0,
         maxiter: int = 1000,
-        corrector: Any = "coarse_grid",
-        corrector_options: dict[str, Any] | None = None,
+        dtol: float | None = 1e5,
+        pc: str | dict[str, Any] | Preconditioner = "coarse_grid",
         smoother: str = "gauss_seidel",
         nu: int = 2,
         omega: float = 2.0 / 3.0,
@@ -316,7 +308,7 @@ class HybridSolver(Solver):
         max_time: float | None = None,
         max_time_clock: str = "wall",
     ) -> None:
-        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
+        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter, dtol=dtol)
         if max_time is not None and not max_time > 0:
             raise ValueError(f"max_time must be positive (or None), got {max_time!r}")
         if max_time_clock not in ("wall", "process"):
@@ -327,11 +319,10 @@ class HybridSolver(Solver):
             raise ValueError(f"unknown smoother {smoother!r}; known: {', '.join(SMOOTHERS)}")
         if int(nu) != nu or nu < 0:
             raise ValueError(f"nu must be a non-negative integer, got {nu!r}")
-        self.corrector = make_corrector(corrector, corrector_options)
-        if self.corrector is None and nu == 0:
-            raise ValueError("nu = 0 with no corrector would never change the iterate")
-        self.corrector_name = corrector if isinstance(corrector, str) or corrector is None \
-            else type(corrector).__name__
+        self.pc = pc
+        self.preconditioner = resolve_preconditioner(pc)
+        if self.preconditioner.name == "none" and nu == 0:
+            raise ValueError("nu = 0 with no correction (pc='none') would never change the iterate")
         self.smoother, self.nu, self.omega = smoother, int(nu), float(omega)
         self.line_search = bool(line_search)
         self.initial_checkpoint = initial_checkpoint
@@ -341,48 +332,48 @@ class HybridSolver(Solver):
 
         model, _ = load_pinn(self.initial_checkpoint)
         dtype = next(model.parameters()).dtype
-        pts = torch.as_tensor(np.asarray(system.geometry.points), dtype=dtype)
+        pts = torch.as_tensor(np.asarray(system.grid.points), dtype=dtype)
         with torch.no_grad():
             return model(pts).double().numpy()
 
-    def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
-        t0 = time.perf_counter()
+    def _check_system(self, system: LinearSystem) -> None:
+        grid_size(system)
+
+    def _setup(self, system: LinearSystem) -> None:
         n = grid_size(system)
-        A = sp.csr_matrix(system.A, dtype=np.float64)
-        b = np.asarray(system.b, dtype=np.float64)
-        level = _Level(A, n, self.smoother, self.omega)
-        if self.corrector is not None:
-            self.corrector.setup(system)
+        self.level_ = Level(sp.csr_matrix(system.A, dtype=np.float64), n, self.smoother,
+                             self.omega)  # fmt: skip
+        if self.preconditioner.name != "none":
+            self._prepare_preconditioner(self.preconditioner, system)
+
+    def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
+        A, b = system.A, system.b
+        level, pc = self.level_, self.preconditioner
+        correct = pc.name != "none"
         if x0 is not None:
             x = np.array(x0, dtype=np.float64)
         elif self.initial_checkpoint is not None:
             x = self._initial_guess(system)
         else:
             x = np.zeros_like(b)
-        setup_time = time.perf_counter() - t0
-        t1, c1 = time.perf_counter(), self._clock()
-        rule, b_norm = self.stopping, system.b_norm
+        c1 = self._clock()
+        driver = IterationDriver(self.stopping, system.b_norm, self.callback)
         r = b - A @ x
-        norms = [float(np.linalg.norm(r))]
         alphas: list[float] = []
         smooth_time = correct_time = 0.0
-        reason = rule.reason_for(norms[0], b_norm)
-        iterations = 0
+        reason = driver.start(float(np.linalg.norm(r)))
         time_limit = False
         while reason is None:
-            if iterations >= rule.maxiter:
-                reason = ConvergedReason.DIVERGED_ITS
-                break
             if self.max_time is not None and self._clock() - c1 >= self.max_time:
-                reason, time_limit = ConvergedReason.DIVERGED_ITS, True
+                reason, time_limit = driver.stop(ConvergedReason.DIVERGED_ITS), True
                 break
             ts = time.perf_counter()
             x = level.smooth(x, b, self.nu, backward=False)
             r = b - A @ x
             smooth_time += time.perf_counter() - ts
-            if self.corrector is not None:
+            if correct:
                 tc = time.perf_counter()
-                e = np.asarray(self.corrector(r), dtype=np.float64)
+                e = pc.apply(r)
                 alpha = 1.0
                 if self.line_search:
                     eAe = float(e @ (A @ e))
@@ -391,18 +382,12 @@ class HybridSolver(Solver):
                 r = b - A @ x
                 alphas.append(alpha)
                 correct_time += time.perf_counter() - tc
-            iterations += 1
-            norms.append(float(np.linalg.norm(r)))
-            reason = rule.reason_for(norms[-1], b_norm)
-            if reason is None and norms[-1] > _DTOL * max(norms[0], b_norm):
-                reason = ConvergedReason.DIVERGED_DTOL
-        solve_time = time.perf_counter() - t1
+            reason = driver.step(x, float(np.linalg.norm(r)))
+        reason, iterations, norms = driver.finish()
         info = {
-            "setup_time": setup_time, "solve_time": solve_time, "smooth_time": smooth_time,
-            "correct_time": correct_time, "corrector": self.corrector_name,
+            "smooth_time": smooth_time, "correct_time": correct_time, "pc": pc.name,
             "smoother": self.smoother, "nu": self.nu, "alphas": alphas,
             "time_limit": time_limit,
         }  # fmt: skip
         return SolveResult(x=x, converged=reason.converged, reason=reason, iterations=iterations,
-                           residual_norms=np.asarray(norms), wall_time=setup_time + solve_time,
-                           info=info)  # fmt: skip
+                           residual_norms=norms, wall_time=0.0, info=info)  # fmt: skip

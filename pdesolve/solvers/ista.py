@@ -29,7 +29,7 @@ from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import ConvergedReason
 from pdesolve.solvers.sparse_recovery import (
     InverseSolver,
-    _norm,
+    batched_norm,
     check_measurements,
     resolve_norm_bound,
     soft_threshold,
@@ -124,7 +124,7 @@ class ProximalGradient(InverseSolver):
             if x0 is None
             else x0
         )
-        norms = [float(_norm(operator.forward(x) - y, nd_r))]
+        norms = [float(batched_norm(operator.forward(x) - y, nd_r))]
         reason, iterations = ConvergedReason.DIVERGED_ITS, 0
         with torch.no_grad():
             v, t = x, 1.0
@@ -140,10 +140,10 @@ class ProximalGradient(InverseSolver):
                     t = t_new
                 else:
                     v = x_new
-                change = float(_norm(x_new - x, nd_d))
+                change = float(batched_norm(x_new - x, nd_d))
                 x = x_new
-                norms.append(float(_norm(operator.forward(x) - y, nd_r)))
-                scale = float(_norm(x, nd_d))
+                norms.append(float(batched_norm(operator.forward(x) - y, nd_r)))
+                scale = float(batched_norm(x, nd_d))
                 if change <= max(self.stopping.rtol * scale, self.stopping.atol):
                     reason = ConvergedReason.CONVERGED_RTOL
                     break

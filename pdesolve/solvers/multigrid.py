@@ -7,17 +7,21 @@ point: ``bilinear``, ``blackbox`` (collapsed-stencil rule of Greenfeld et al.'s 
 ``boxmg`` (Dendy's BoxMG rule: collapsed stencil with a row-sum-switched denominator; it
 coincides with ``blackbox`` on Dirichlet diffusion problems in this C-point convention, see
 ``pdesolve.discretize.prolongation``), ``constant_preserving`` (an ablation), ``learned`` (a
-``ProlongationNet``). Coarse
-operators are Galerkin ``Pᵀ A P`` (scipy sparse); operator-dependent rules read the coarse stencil
-back from the Galerkin matrix on every level. Smoothers: lexicographic and red-black Gauss–Seidel
-(exact triangular solves in the given ordering, through a natural-order sparse LU of the
-triangle, i.e. compiled forward substitution) and weighted Jacobi. V, W and F cycles; exact
-coarsest solve.
+``ProlongationNet``). Coarse operators are Galerkin ``Pᵀ A P`` (scipy sparse products, or the
+closed-form stencil product of ``pdesolve.discretize.galerkin``); operator-dependent rules read
+each coarse level's stencil. Smoothers: lexicographic and red-black Gauss–Seidel (exact
+triangular solves in the given ordering, through a natural-order sparse LU of the triangle, i.e.
+compiled forward substitution) and weighted Jacobi. V, W and F cycles; exact coarsest solve.
 
-``MultigridHierarchy`` is the reusable object (``cycle``, ``aspreconditioner``,
-``error_matrix``); the registered solver ``Multigrid`` runs it as a stationary iteration
-(``krylov="none"``), as the preconditioner of scipy CG (``"cg"``) or hands its prolongations to
-PETSc PCMG inside KSPCG (``"petsc_cg"``, see ``pdesolve.solvers.petsc_pcmg``).
+``MultigridHierarchy`` is the reusable object (``cycle``, ``precondition``,
+``error_matrix``). The registered preconditioner ``multigrid`` (``MultigridPreconditioner``)
+is one symmetric cycle for any Krylov solver of pdesolve (``pc="multigrid"`` or
+``get_preconditioner("multigrid", prolongation=..., cycle=...)``); under ``petsc_cg`` it
+becomes PETSc's PCMG on the same prolongations and coarse operators (see
+``pdesolve.solvers.petsc_pcmg``). The registered solver ``multigrid`` runs stationary cycles
+(``krylov="none"``) or CG with that preconditioner (``"cg"``: scipy, ``"petsc_cg"``: PETSc).
+Set-up computes the prolongations and coarse operators only (float32 network inference for the
+learned rule); smoother factorisations are built by the first Python cycle.
 
 >>> import pdesolve
 >>> system = pdesolve.get_problem("poisson", dim=2, n=31, scheme="fe9").discretize()
@@ -28,7 +32,6 @@ PETSc PCMG inside KSPCG (``"petsc_cg"``, see ``pdesolve.solvers.petsc_pcmg``).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,9 @@ from pdesolve.discretize.prolongation import (
 )
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers import SOLVERS
-from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult
+from pdesolve.solvers.base import Solver, SolveResult
+from pdesolve.solvers.driver import IterationDriver
+from pdesolve.solvers.preconditioner import PRECONDITIONERS, Preconditioner
 
 PROLONGATIONS = ("bilinear", "blackbox", "boxmg", "constant_preserving", "learned")
 SMOOTHERS = ("gauss_seidel", "red_black", "jacobi")
@@ -60,7 +65,6 @@ PRECISIONS = ("float32", "float64")
 DEFAULT_CHECKPOINT = (
     Path(__file__).resolve().parents[2] / "data" / "learned_multigrid" / "prolongation.pt"
 )
-_DTOL = 1e5
 
 
 def stencil_from_csr(A: sp.spmatrix, n: int) -> np.ndarray:
@@ -154,7 +158,7 @@ class _TriangularSweep:
         return out
 
 
-class MultigridLevel:
+class Level:
     """One grid level: its operator ``A`` (CSR), size ``n``, stencil (when known), prolongation
     ``P`` to it from the next coarser level, and a smoother whose factorisations are built on
     its first sweep (a path that never smooths in Python, e.g. PETSc PCMG, never pays them)."""
@@ -211,10 +215,6 @@ class MultigridLevel:
             x = x + (self._dinv * r if self.smoother == "jacobi"
                      else self.sweep.apply(r, backward))
         return x
-
-
-#: the level class under its former name
-_Level = MultigridLevel
 
 
 class MultigridHierarchy:
@@ -312,7 +312,7 @@ class MultigridHierarchy:
         self.prolongation, self.smoother, self.cycle_type = prolongation, smoother, cycle
         self.presmooth, self.postsmooth = int(presmooth), int(postsmooth)
         self.symmetric, self.galerkin, self.precision = symmetric, galerkin, precision
-        self.levels: list[MultigridLevel] = [MultigridLevel(A, n, smoother, omega, stencil)]
+        self.levels: list[Level] = [Level(A, n, smoother, omega, stencil)]
         while True:
             level = self.levels[-1]
             if level.n <= coarsest or level.n < 3 or (
@@ -334,7 +334,7 @@ class MultigridHierarchy:
                 Ac = stencil_to_csr(coarse)
             else:
                 coarse, Ac = None, (level.P.T.tocsr() @ level.A @ level.P).tocsr()
-            self.levels.append(MultigridLevel(Ac, nc, smoother, omega, coarse))
+            self.levels.append(Level(Ac, nc, smoother, omega, coarse))
         self._coarse: Any = None
 
     # -- cycling -------------------------------------------------------------------------------
@@ -366,6 +366,11 @@ class MultigridHierarchy:
         x = np.zeros_like(b) if x is None else np.asarray(x, dtype=np.float64)
         return self._cycle(0, np.asarray(b, dtype=np.float64), x, self.cycle_type, self.symmetric)
 
+    def precondition(self, r: np.ndarray) -> np.ndarray:
+        """One cycle for ``A z = r`` from a zero guess with adjoint post-sweeps (symmetric)."""
+        r = np.asarray(r, dtype=np.float64).ravel()
+        return self._cycle(0, r, np.zeros_like(r), self.cycle_type, True)
+
     def aspreconditioner(self) -> spla.LinearOperator:
         """One cycle from a zero guess with adjoint post-sweeps: an SPD preconditioner for CG.
 
@@ -374,12 +379,7 @@ class MultigridHierarchy:
         if self.presmooth != self.postsmooth:
             raise ValueError("a symmetric cycle (for CG) needs presmooth == postsmooth")
         size = self.levels[0].A.shape[0]
-
-        def matvec(r: np.ndarray) -> np.ndarray:
-            r = np.asarray(r, dtype=np.float64).ravel()
-            return self._cycle(0, r, np.zeros_like(r), self.cycle_type, True)
-
-        return spla.LinearOperator((size, size), matvec=matvec, dtype=np.float64)
+        return spla.LinearOperator((size, size), matvec=self.precondition, dtype=np.float64)
 
     def error_matrix(self) -> np.ndarray:
         """The dense error-propagation matrix of one cycle (small grids only)."""
@@ -435,26 +435,192 @@ def load_network(checkpoint: str | Path | None) -> Any:
     return load_prolongation_net(str(path))
 
 
+def structured_stencil(system: LinearSystem) -> np.ndarray:
+    """The ``(n, n, 3, 3)`` stencil multigrid coarsens, from ``system.stencil`` or, when a
+    system on a whole 2-D ``n × n`` grid has none (e.g. after ``update`` with a bare matrix),
+    read from ``system.A``; ``n`` must be ``2^k - 1`` (Dirichlet full coarsening)."""
+    stencil, grid = getattr(system, "stencil", None), getattr(system, "grid", None)
+    hint = ("multigrid needs a 2-D structured system with a 9-point stencil on an n x n grid, "
+            "n = 2^k - 1, e.g. get_problem('diffusion', dim=2, n=63, scheme='fe9').discretize()")
+    if grid is not None and (len(grid.shape) != 2 or grid.mask is not None):
+        raise ValueError(f"{hint}; this system's grid has shape {grid.shape}"
+                         + (" with inactive cells" if grid.mask is not None else ""))
+    if stencil is None:
+        if grid is None or grid.shape[0] != grid.shape[1]:
+            raise ValueError(f"{hint}; this system has no stencil")
+        stencil = stencil_from_csr(system.A, grid.shape[0])
+    stencil = np.asarray(stencil)
+    n = stencil.shape[0]
+    if stencil.ndim != 4 or stencil.shape != (n, n, 3, 3):
+        raise ValueError(f"{hint}; its stencil has shape {stencil.shape}")
+    if n < 3 or (n + 1) & n:
+        raise ValueError(f"{hint}; n = {n} is not 2^k - 1")
+    if grid is not None and grid.shape != (n, n):
+        raise ValueError(f"{hint}; the stencil is {n}x{n} but the grid {grid.shape}")
+    return stencil
+
+
+@PRECONDITIONERS.register("multigrid")
+class MultigridPreconditioner(Preconditioner):
+    """One symmetric geometric multigrid cycle (``MultigridHierarchy``) as a preconditioner.
+
+    Parameters
+    ----------
+    prolongation : {"bilinear", "blackbox", "boxmg", "constant_preserving", "learned"}
+    cycle : {"V", "W", "F"}
+    smoother : {"gauss_seidel", "red_black", "jacobi"}
+    presmooth, postsmooth : int
+        Sweeps per level; equal (the cycle is symmetric: adjoint post-sweeps).
+    coarsest, omega, galerkin, precision
+        See ``MultigridHierarchy``.
+    checkpoint : str, optional
+        Learned-prolongation checkpoint (default: the shipped one); loaded once per object.
+    threads : int, optional
+        Torch intra-op threads for the network during set-up (None: torch's current setting).
+
+    ``setup`` builds the prolongations and coarse operators only; ``apply`` runs one cycle from
+    a zero guess in Python (its smoother factorisations built on the first application). Under
+    ``petsc_cg`` (one rank) a Gauss–Seidel V or W cycle becomes PETSc's own PCMG on the same
+    prolongations and coarse operators (SOR forward down, backward up, LU coarsest: the same
+    map as ``apply`` up to rounding); other cycles and smoothers, and runs on several ranks,
+    use the python-PC default.
+
+    >>> import pdesolve
+    >>> system = pdesolve.get_problem("diffusion", dim=2, n=63, scheme="fe9").discretize()
+    >>> mg = pdesolve.get_preconditioner("multigrid", prolongation="blackbox")
+    >>> result = pdesolve.solve(system, method="petsc_cg", pc=mg, rtol=1e-8)
+    >>> result.converged, result.iterations <= 12
+    (True, True)
+    """
+
+    registry_name = "multigrid"
+    is_linear = True
+    is_symmetric = True
+
+    def __init__(
+        self,
+        prolongation: str = "blackbox",
+        cycle: str = "V",
+        smoother: str = "gauss_seidel",
+        presmooth: int = 1,
+        postsmooth: int = 1,
+        coarsest: int = 3,
+        omega: float = 2.0 / 3.0,
+        checkpoint: str | None = None,
+        galerkin: str = "matrix",
+        precision: str = "float32",
+        threads: int | None = None,
+    ) -> None:
+        for value, known, what in (
+            (prolongation, PROLONGATIONS, "prolongation"), (cycle, CYCLES, "cycle"),
+            (smoother, SMOOTHERS, "smoother"), (galerkin, GALERKIN, "galerkin"),
+            (precision, PRECISIONS, "precision"),
+        ):
+            if value not in known:
+                raise ValueError(f"unknown {what} {value!r}; known: {', '.join(known)}")
+        if presmooth != postsmooth or presmooth < 1:
+            raise ValueError("a symmetric cycle (for CG) needs presmooth == postsmooth >= 1, "
+                             f"got {presmooth}, {postsmooth}")
+        if threads is not None and (int(threads) != threads or threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+        self.options = {
+            "prolongation": prolongation, "cycle": cycle, "smoother": smoother,
+            "presmooth": int(presmooth), "postsmooth": int(postsmooth), "coarsest": coarsest,
+            "omega": omega, "galerkin": galerkin, "precision": precision,
+        }
+        self.checkpoint, self.threads = checkpoint, threads
+        self.hierarchy: MultigridHierarchy | None = None
+        self._net: Any = None
+        self._petsc: list[Any] = []
+        self._option_names: list[str] = []
+
+    @property
+    def petsc_native(self) -> bool:
+        """Whether ``configure_petsc`` builds PETSc's own PCMG (else a python PC)."""
+        return self.options["smoother"] == "gauss_seidel" and self.options["cycle"] in ("V", "W")
+
+    def network(self) -> Any:
+        """The learned prolongation network (loaded on first use, then kept)."""
+        if self._net is None:
+            self._net = load_network(self.checkpoint)
+        return self._net
+
+    def _setup(self, system: LinearSystem) -> None:
+        stencil = structured_stencil(system)
+        opts = dict(self.options)
+        cycle = opts.pop("cycle")
+        net = self.network() if opts["prolongation"] == "learned" else None
+        before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(int(self.threads))
+        try:
+            self.hierarchy = MultigridHierarchy(system.A, stencil, cycle=cycle, symmetric=True,
+                                                net=net, **opts)
+        finally:
+            if self.threads is not None:
+                torch.set_num_threads(before)
+
+    def _apply(self, r: np.ndarray) -> np.ndarray:
+        return self.hierarchy.precondition(r)
+
+    def configure_petsc(self, pc: Any) -> None:
+        if self.hierarchy is None:
+            raise RuntimeError("the multigrid preconditioner is used before setup(system)")
+        if not self.petsc_native or pc.getComm().getSize() > 1:
+            super().configure_petsc(pc)
+            return
+        from pdesolve.solvers.petsc_pcmg import aij_from_csr, configure_pcmg
+
+        mg = self.hierarchy
+        interpolations = [aij_from_csr(P) for P in mg.prolongations()]
+        operators = [aij_from_csr(Ac) for Ac in mg.coarse_operators()]
+        self._petsc += interpolations + operators
+        self._option_names += configure_pcmg(pc, interpolations, operators,
+                                             self.options["cycle"], self.options["presmooth"])
+
+    def describe(self) -> dict[str, Any]:
+        out = {**super().describe(), **self.options, "petsc_native": self.petsc_native}
+        if self.hierarchy is not None:
+            out.update(levels=len(self.hierarchy.levels),
+                       operator_complexity=self.hierarchy.operator_complexity)
+        return out
+
+    def _close(self) -> None:
+        if self._option_names:
+            from pdesolve.linalg.petsc import remove_options
+
+            remove_options(self._option_names)
+            self._option_names = []
+        for obj in self._petsc:
+            obj.destroy()
+        self._petsc = []
+        self.hierarchy = None
+
+
 @SOLVERS.register("multigrid")
 class Multigrid(Solver):
-    """Geometric multigrid (``MultigridHierarchy``) as a solver or as CG's preconditioner.
+    """Geometric multigrid as a solver: stationary cycles, or CG preconditioned by one cycle.
 
     Parameters
     ----------
     prolongation, smoother, presmooth, postsmooth, cycle, coarsest, omega
         See ``MultigridHierarchy``.
     krylov : {"none", "cg", "petsc_cg"}
-        ``none``: stationary cycling; ``cg``: scipy CG preconditioned by one symmetric cycle;
-        ``petsc_cg``: PETSc KSPCG with PCMG built on this hierarchy's prolongations.
+        ``none``: stationary cycling (through pdesolve's iteration driver); ``cg``: scipy CG
+        preconditioned by ``MultigridPreconditioner`` (one symmetric cycle); ``petsc_cg``:
+        PETSc KSPCG with it (PETSc PCMG on this hierarchy's prolongations and coarse operators).
     symmetric : bool, optional
         Adjoint post-sweeps in stationary cycling (default False; always True with CG).
     checkpoint : str, optional
         Learned-prolongation checkpoint (default: the shipped one).
     galerkin, precision
         How coarse operators are formed and the learned network's arithmetic; see
-        ``MultigridHierarchy``. PETSc PCMG is handed the hierarchy's coarse operators.
+        ``MultigridHierarchy``.
+    dtol : float, optional
+        Stationary cycling stops as diverged once the residual exceeds ``dtol · ||b||``.
 
-    Needs ``system.stencil`` of shape ``(n, n, 3, 3)`` with ``n = 2^k - 1`` (Dirichlet).
+    Needs a 2-D structured system (``system.stencil`` ``(n, n, 3, 3)``, ``n = 2^k - 1``).
+    ``setup`` builds the hierarchy once; every ``solve`` reuses it.
     """
 
     registry_name = "multigrid"
@@ -477,8 +643,9 @@ class Multigrid(Solver):
         checkpoint: str | None = None,
         galerkin: str = "matrix",
         precision: str = "float32",
+        dtol: float | None = 1e5,
     ) -> None:
-        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
+        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter, dtol=dtol)
         if krylov not in KRYLOV:
             raise ValueError(f"unknown krylov {krylov!r}; known: {', '.join(KRYLOV)}")
         for value, known, what in (
@@ -498,71 +665,67 @@ class Multigrid(Solver):
         self.krylov, self.symmetric, self.checkpoint = krylov, symmetric, checkpoint
         if krylov != "none":
             self.requires_spd = True
+            # fails here, early, on a non-symmetric cycle (presmooth != postsmooth)
+            self.preconditioner = MultigridPreconditioner(checkpoint=checkpoint, **self.options)
+        self._inner: Solver | None = None
+        self._mg: MultigridHierarchy | None = None
+        self._net: Any = None
 
     def hierarchy(self, system: LinearSystem) -> MultigridHierarchy:
         """Build the hierarchy for ``system`` (needs its stencil)."""
-        stencil = getattr(system, "stencil", None)
-        if stencil is None or np.ndim(stencil) != 4:
-            raise ValueError(
-                "multigrid needs a 2-D structured system with a stencil (n, n, 3, 3), e.g. "
-                "get_problem('diffusion', dim=2, n=63, scheme='fe9').discretize()"
-            )
-        net = load_network(self.checkpoint) if self.options["prolongation"] == "learned" else None
+        if self.options["prolongation"] == "learned" and self._net is None:
+            self._net = load_network(self.checkpoint)
         return MultigridHierarchy(
-            system.A, stencil, net=net, symmetric=self.symmetric or self.krylov != "none",
-            **self.options,
+            system.A, structured_stencil(system), net=self._net,
+            symmetric=self.symmetric or self.krylov != "none", **self.options,
         )
+
+    def _check_system(self, system: LinearSystem) -> None:
+        structured_stencil(system)
+
+    def _setup(self, system: LinearSystem) -> None:
+        if self.krylov == "none":
+            self._mg = self.hierarchy(system)
+            return
+        from pdesolve.solvers.petsc_cg import PetscCG
+        from pdesolve.solvers.scipy_cg import ScipyCG
+
+        rule = self.stopping
+        inner_cls = ScipyCG if self.krylov == "cg" else PetscCG
+        self._inner = inner_cls(rtol=rule.rtol, atol=rule.atol, maxiter=rule.maxiter,
+                                pc=self.preconditioner)
+        self._inner.setup(system)
+        self._mg = self.preconditioner.hierarchy
 
     def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
-        t0 = time.perf_counter()
-        mg = self.hierarchy(system)
-        setup_time = time.perf_counter() - t0
-        info = {
-            "setup_time": setup_time, "levels": len(mg.levels), "krylov": self.krylov,
-            "operator_complexity": mg.operator_complexity, **self.options,
-        }
-        rule = self.stopping
-        if self.krylov == "cg":
-            from pdesolve.solvers.scipy_cg import ScipyCG
-
-            inner = ScipyCG(rtol=rule.rtol, atol=rule.atol, maxiter=rule.maxiter,
-                            M=mg.aspreconditioner()).solve(system, x0=x0)
-            return _with_setup(inner, setup_time, info)
-        if self.krylov == "petsc_cg":
-            from pdesolve.solvers.petsc_pcmg import solve_petsc_cg_pcmg
-
-            inner = solve_petsc_cg_pcmg(system, mg.prolongations(), rule, x0=x0,
-                                        cycle=self.options["cycle"],
-                                        operators=mg.coarse_operators())
-            return _with_setup(inner, setup_time, info)
-        t1 = time.perf_counter()
+        mg = self._mg
+        info = {"levels": len(mg.levels), "krylov": self.krylov,
+                "operator_complexity": mg.operator_complexity, **self.options}
+        if self._inner is not None:
+            inner = self._inner.solve(system.b, x0=x0, callback=self.callback)
+            inner_info = {k: v for k, v in inner.info.items()
+                          if k not in ("solver", "setup_time", "solve_time", "setups")}
+            return SolveResult(x=inner.x, converged=inner.converged, reason=inner.reason,
+                               iterations=inner.iterations, residual_norms=inner.residual_norms,
+                               wall_time=0.0, info={**inner_info, **info, "pc": "multigrid"})
         A, b = system.A, system.b
-        b_norm = system.b_norm
+        driver = IterationDriver(self.stopping, system.b_norm, self.callback,
+                                 description="multigrid")
         x = np.zeros_like(b) if x0 is None else x0.copy()
-        norms = [system.residual_norm(x)]
-        reason = rule.reason_for(norms[0], b_norm)
-        iterations = 0
+        reason = driver.start(system.residual_norm(x))
         while reason is None:
-            if iterations >= rule.maxiter:
-                reason = ConvergedReason.DIVERGED_ITS
-                break
             x = mg.cycle(b, x)
-            iterations += 1
-            norms.append(float(np.linalg.norm(b - A @ x)))
-            reason = rule.reason_for(norms[-1], b_norm)
-            if reason is None and norms[-1] > _DTOL * max(norms[0], b_norm):
-                reason = ConvergedReason.DIVERGED_DTOL
-        solve_time = time.perf_counter() - t1
-        info["solve_time"] = solve_time
+            reason = driver.step(x, float(np.linalg.norm(b - A @ x)))
+        reason, iterations, norms = driver.finish()
         return SolveResult(
             x=x, converged=reason.converged, reason=reason, iterations=iterations,
-            residual_norms=np.asarray(norms), wall_time=setup_time + solve_time, info=info,
+            residual_norms=norms, wall_time=0.0, info=info,
         )
 
-
-def _with_setup(inner: SolveResult, setup_time: float, info: dict[str, Any]) -> SolveResult:
-    merged = {**info, **inner.info, "setup_time": setup_time + inner.info.get("setup_time", 0.0)}
-    return SolveResult(
-        x=inner.x, converged=inner.converged, reason=inner.reason, iterations=inner.iterations,
-        residual_norms=inner.residual_norms, wall_time=setup_time + inner.wall_time, info=merged,
-    )
+    def _close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+            self._inner = None
+        if self.krylov != "none":
+            self.preconditioner.close()
+        self._mg = None

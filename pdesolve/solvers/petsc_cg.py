@@ -1,8 +1,11 @@
-"""``petsc_cg``: PETSc KSPCG through petsc4py, the classical baseline of pdesolve."""
+"""``petsc_cg``: PETSc's conjugate gradients through petsc4py, the classical baseline of pdesolve.
+
+With a nonlinear preconditioner (a network, a PINN corrector) it runs PETSc's flexible CG
+(``KSPFCG``) or GCR instead, named in ``info["krylov"]``.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,20 +17,20 @@ from pdesolve.linalg.petsc import (
     ksp_with_options,
     petsc,
     remove_options,
-    vector_to_petsc,
 )
-from pdesolve.linalg.system import LinearSystem
+from pdesolve.linalg.system import InvalidSystemError, LinearSystem
 from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult, StoppingRule
+from pdesolve.solvers.basic_preconditioners import PetscPreconditioner
+from pdesolve.solvers.preconditioner import (
+    PetscShell,
+    Preconditioner,
+    check_pc_for_cg,
+    resolve_preconditioner,
+)
 
-PRECONDITIONERS = ("none", "jacobi", "icc", "gamg", "hypre")
+FLEXIBLE_KRYLOV = ("fcg", "gcr")
 _MAX_RESTARTS = 5
-
-
-def available_preconditioners() -> list[str]:
-    """The ``pc`` values this PETSc build supports (hypre only when PETSc was built with it)."""
-    PETSc = petsc()
-    return [pc for pc in PRECONDITIONERS if pc != "hypre" or PETSc.Sys.hasExternalPackage("hypre")]
 
 
 def solve_to_true_residual(
@@ -85,14 +88,20 @@ class PetscCG(Solver):
 
     Parameters
     ----------
-    pc : {"none", "jacobi", "icc", "gamg", "hypre"}
-        The preconditioner; ``icc`` becomes block Jacobi with ICC blocks on more than one rank.
+    pc : a preconditioner name (``pdesolve.list_preconditioners()``) or a ``Preconditioner``
+        PETSc's own (jacobi, icc, ilu, gamg, hypre) configure the KSP's PC directly; any other
+        runs as a python-type PC. A nonlinear one switches the Krylov method to ``flexible``;
+        a non-symmetric linear one is refused (CG needs a symmetric preconditioner).
     options : dict
-        Further PETSc options without the leading dash, e.g. ``{"pc_gamg_threshold": 0.02}``.
-        They are set under a private options prefix and removed after the solve.
+        Further PETSc options without the leading dash, e.g. ``{"pc_gamg_threshold": 0.02}``,
+        set under the solver's private options prefix and removed on ``close()``.
     true_residual_history : bool
         Record ``||b - A x_k||`` at every iteration (one extra product per iteration) instead of
         CG's recursively updated residual. The final entry is always the true residual.
+    flexible : {"fcg", "gcr"}
+        The Krylov method for a nonlinear preconditioner (KSPFCG or KSPGCR).
+    memory : int
+        Directions kept by the flexible method (KSPFCG's ``mmax``, KSPGCR's restart).
 
     The PETSc test ``||r_k|| <= max(rtol ||b||, atol)`` runs on the recursive residual; the result
     is then checked on the true residual and CG restarted from the current iterate if they disagree.
@@ -112,103 +121,173 @@ class PetscCG(Solver):
         rtol: float = 1e-8,
         atol: float = 0.0,
         maxiter: int = 10_000,
-        pc: str = "none",
+        dtol: float | None = None,
+        pc: str | Preconditioner = "none",
         options: Mapping[str, Any] | None = None,
         true_residual_history: bool = False,
+        flexible: str = "fcg",
+        memory: int = 2,
     ) -> None:
-        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
-        if pc not in PRECONDITIONERS:
-            raise ValueError(f"unknown pc {pc!r} for petsc_cg; known: {', '.join(PRECONDITIONERS)}")
+        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter, dtol=dtol)
         self.pc = pc
+        self.preconditioner = resolve_preconditioner(pc)  # unknown names fail here, early
         self.options = dict(options or {})
         for key in self.options:
             if not isinstance(key, str) or key.startswith("-"):
                 raise ValueError(
                     f"PETSc option names are given without a leading dash, got {key!r}"
                 )
+        if flexible not in FLEXIBLE_KRYLOV:
+            raise ValueError(f"flexible must be one of {FLEXIBLE_KRYLOV}, got {flexible!r}")
+        if int(memory) != memory or memory < 1:
+            raise ValueError(f"memory must be a positive integer, got {memory!r}")
         self.true_residual_history = true_residual_history
+        self.flexible, self.memory = flexible, int(memory)
+        if self.preconditioner.is_linear:
+            check_pc_for_cg(self.preconditioner, "petsc_cg")
+        self._petsc: dict[str, Any] | None = None
+
+    @property
+    def krylov(self) -> str:
+        """The PETSc KSP type this solver runs: cg, or the flexible method for a nonlinear PC."""
+        return "cg" if self.preconditioner.is_linear else self.flexible
 
     def petsc_options(self, comm_size: int = 1) -> dict[str, Any]:
         """The PETSc options (without prefix) this solver sets."""
         opts: dict[str, Any] = {
-            "ksp_type": "cg",
+            "ksp_type": self.krylov,
             "ksp_norm_type": "unpreconditioned",
             "ksp_rtol": self.stopping.rtol,
             "ksp_atol": self.stopping.atol,
             "ksp_max_it": self.stopping.maxiter,
         }
-        if self.pc == "icc" and comm_size > 1:
-            opts.update({"pc_type": "bjacobi", "sub_pc_type": "icc"})
-        else:
-            opts["pc_type"] = self.pc
+        if self.stopping.dtol is not None:
+            opts["ksp_divtol"] = self.stopping.dtol
+        if self.krylov == "fcg":
+            opts.update({"ksp_fcg_mmax": self.memory, "ksp_fcg_truncation_type": "standard"})
+        elif self.krylov == "gcr":
+            opts["ksp_gcr_restart"] = self.memory
+        pc = self.preconditioner
+        if isinstance(pc, PetscPreconditioner):
+            opts.update(pc.petsc_options(comm_size))
         opts.update(self.options)
         return opts
 
-    def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
+    def _setup(self, system: LinearSystem) -> None:
         PETSc = petsc()
-        if self.pc == "hypre" and not PETSc.Sys.hasExternalPackage("hypre"):
-            raise ValueError(
-                "pc='hypre' needs a PETSc built with hypre; this build supports: "
-                + ", ".join(available_preconditioners())
-            )
+        pc = self.preconditioner
+        if not getattr(self, "_updating", False):
+            pc.check_usable_for(system)
+        if isinstance(pc, PetscPreconditioner):
+            pc.check_available()
         comm = PETSc.COMM_WORLD
-        t0 = time.perf_counter()
         A = csr_to_petsc(system.A, comm)
-        b = vector_to_petsc(system.b, comm)
-        x = vector_to_petsc(np.zeros_like(system.b) if x0 is None else x0, comm)
         ksp, names = ksp_with_options(comm, self.petsc_options(comm.getSize()))
+        state: dict[str, Any] = {"ksp": ksp, "A": A, "P": None, "names": names, "shell": None}
+        self._petsc = state
+        ksp.setOperators(A)
+        ksp.setFromOptions()
+        if isinstance(pc, PetscPreconditioner):
+            pc.bind(system)
+        else:
+            self._prepare_preconditioner(pc, system)
+            pc.configure_petsc(ksp.getPC())
+            context = ksp.getPC().getPythonContext() if ksp.getPC().getType() == "python" else None
+            state["shell"] = context if isinstance(context, PetscShell) else None
+        self._monitor_norms: list[float] = []
+        if self.true_residual_history:
+
+            def monitor(k: Any, its: int, rnorm: float) -> None:
+                res = k.buildResidual()
+                self._monitor_norms.append(res.norm())
+                res.destroy()
+                self._call_back(k, its, rnorm)
+
+        else:
+            ksp.setConvergenceHistory(length=self.stopping.maxiter + 1, reset=True)
+
+            def monitor(k: Any, its: int, rnorm: float) -> None:
+                self._call_back(k, its, rnorm)
+
+        ksp.setMonitor(monitor)
         try:
-            ksp.setOperators(A)
-            ksp.setFromOptions()
-            ksp.setInitialGuessNonzero(x0 is not None)
-            monitor_norms: list[float] = []
-            if self.true_residual_history:
+            ksp.setUp()
+        except PETSc.Error as exc:
+            raise RuntimeError(f"PETSc could not set up pc={pc.name!r}: {exc}") from exc
+        state["b"], state["x"] = A.createVecs()[::-1]
 
-                def monitor(k: PETSc.KSP, its: int, rnorm: float) -> None:
-                    res = k.buildResidual()
-                    monitor_norms.append(res.norm())
-                    res.destroy()
+    def _call_back(self, ksp: Any, its: int, rnorm: float) -> None:
+        if self.callback is not None and its > 0:
+            x = ksp.buildSolution()
+            self.callback(its, gather_vector(x), float(rnorm))
 
-                ksp.setMonitor(monitor)
-            else:
-                ksp.setConvergenceHistory(length=self.stopping.maxiter + 1, reset=True)
-            try:
-                ksp.setUp()
-            except PETSc.Error as exc:
-                raise RuntimeError(f"PETSc could not set up pc={self.pc!r}: {exc}") from exc
-            setup_time = time.perf_counter() - t0
-            t1 = time.perf_counter()
+    def _recorded(self) -> list[float]:
+        if self.true_residual_history:
+            out = list(self._monitor_norms)
+            self._monitor_norms.clear()
+            return out
+        return list(self._petsc["ksp"].getConvergenceHistory())
 
-            def recorded() -> list[float]:
-                if self.true_residual_history:
-                    out = list(monitor_norms)
-                    monitor_norms.clear()
-                    return out
-                return list(ksp.getConvergenceHistory())
-
+    def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
+        state = self._petsc
+        ksp, A, b, x = state["ksp"], state["A"], state["b"], state["x"]
+        lo, hi = b.getOwnershipRange()
+        b.setArray(system.b[lo:hi])
+        x.setArray(0.0 if x0 is None else x0[lo:hi])
+        ksp.setInitialGuessNonzero(x0 is not None)
+        shell: PetscShell | None = state["shell"]
+        if shell is not None:
+            shell.error, shell.time = None, 0.0
+        try:
             norms, iterations, restarts, reason = solve_to_true_residual(
-                ksp, A, b, x, self.stopping, system.b_norm, recorded
+                ksp, A, b, x, self.stopping, system.b_norm, self._recorded
             )
-            solve_time = time.perf_counter() - t1
-            solution = gather_vector(x)
-            info = {
-                "setup_time": setup_time,
-                "solve_time": solve_time,
-                "pc": self.pc,
-                "petsc_options": self.petsc_options(comm.getSize()),
-                "ranks": comm.getSize(),
-                "restarts": restarts,
-            }
-        finally:
-            remove_options(names)
-            for obj in (ksp, A, b, x):
-                obj.destroy()
+        except petsc().Error as exc:
+            if shell is not None and shell.error is not None:
+                raise shell.error from exc
+            raise
+        if shell is not None and shell.error is not None:
+            raise shell.error
+        comm_size = A.getComm().getSize()
+        info: dict[str, Any] = {
+            "pc": self.preconditioner.name,
+            "krylov": self.krylov,
+            "petsc_options": self.petsc_options(comm_size),
+            "ranks": comm_size,
+            "restarts": restarts,
+        }
+        if shell is not None:
+            info["pc_time"] = shell.time
         return SolveResult(
-            x=solution,
+            x=gather_vector(x),
             converged=reason.converged,
             reason=reason,
             iterations=iterations,
             residual_norms=np.asarray(norms),
-            wall_time=setup_time + solve_time,
+            wall_time=0.0,
             info=info,
         )
+
+    def _swap_operator(self, system: LinearSystem) -> None:
+        state = self._petsc
+        new = csr_to_petsc(system.A, state["A"].getComm())
+        if state["P"] is None:  # keep the matrix the preconditioner was built from
+            state["P"] = state["A"]
+        else:
+            state["A"].destroy()
+        state["A"] = new
+        state["ksp"].setOperators(new, state["P"])
+        state["ksp"].getPC().setReusePreconditioner(True)
+
+    def _check_system(self, system: LinearSystem) -> None:
+        if system.size == 0:
+            raise InvalidSystemError("the system has no unknowns")
+
+    def _close(self) -> None:
+        state, self._petsc = self._petsc, None
+        if state is None:
+            return
+        remove_options(state["names"])
+        for key in ("ksp", "A", "P", "b", "x"):
+            if state.get(key) is not None:
+                state[key].destroy()

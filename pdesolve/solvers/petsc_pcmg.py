@@ -50,24 +50,27 @@ def aij_from_csr(A: sp.spmatrix, comm=None):
     return M
 
 
-def pc_options(cycle: str = "V", galerkin: bool = True) -> dict[str, object]:
+def pc_options(cycle: str = "V", galerkin: bool = True, sweeps: int = 1) -> dict[str, object]:
     """PETSc options (without prefix) that make a PC the PCMG used here.
 
     ``galerkin``: PETSc forms the coarse operators from the interpolations
-    (``-pc_mg_galerkin both``); otherwise the caller sets each level's operator.
+    (``-pc_mg_galerkin both``); otherwise the caller sets each level's operator. ``sweeps``:
+    Gauss–Seidel sweeps down and up per level.
     """
     if cycle not in ("V", "W"):
         raise ValueError(f"PETSc PCMG runs V or W cycles here, got {cycle!r}")
+    if sweeps < 1:
+        raise ValueError(f"sweeps must be >= 1, got {sweeps}")
     return {
         "pc_type": "mg",
         "pc_mg_galerkin": "both" if galerkin else "none",
         "pc_mg_distinct_smoothup": None,
         "mg_levels_ksp_type": "richardson",
-        "mg_levels_ksp_max_it": 1,
+        "mg_levels_ksp_max_it": sweeps,
         "mg_levels_pc_type": "sor",
         "mg_levels_pc_sor_forward": None,
         "mg_levels_up_ksp_type": "richardson",
-        "mg_levels_up_ksp_max_it": 1,
+        "mg_levels_up_ksp_max_it": sweeps,
         "mg_levels_up_pc_type": "sor",
         "mg_levels_up_pc_sor_backward": None,
         "mg_coarse_ksp_type": "preonly",
@@ -83,9 +86,9 @@ def pcmg_options(cycle: str = "V", galerkin: bool = True) -> dict[str, object]:
 
 
 def configure_pcmg(pc, interpolations: Sequence, operators: Sequence | None = None,
-                   cycle: str = "V") -> list[str]:
+                   cycle: str = "V", sweeps: int = 1) -> list[str]:
     """Make ``pc`` (of a KSP whose operators are set) the PCMG over PETSc ``interpolations``
-    (finest first).
+    (finest first), ``sweeps`` Gauss–Seidel sweeps down and up per level.
 
     ``operators`` are the coarse operators, finest first (one per interpolation); None lets
     PETSc form them by Galerkin products. The options go under the PC's own prefix; returns
@@ -98,7 +101,7 @@ def configure_pcmg(pc, interpolations: Sequence, operators: Sequence | None = No
     prefix = pc.getOptionsPrefix() or ""
     database = PETSc.Options()
     names = []
-    for key, value in pc_options(cycle, galerkin=operators is None).items():
+    for key, value in pc_options(cycle, galerkin=operators is None, sweeps=sweeps).items():
         database.setValue(prefix + key, value)
         names.append(prefix + key)
     nlev = len(interpolations) + 1

@@ -32,7 +32,7 @@ from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import ConvergedReason
 from pdesolve.solvers.sparse_recovery import (
     InverseSolver,
-    _norm,
+    batched_norm,
     check_measurements,
     check_step_sizes,
     project_l2_ball,
@@ -172,15 +172,15 @@ class ChambollePock(InverseSolver):
         z = torch.zeros_like(operator.forward(x))
         threshold = tau * lam if weights is None else tau * lam * weights
         x_sum, z_sum = torch.zeros_like(x), torch.zeros_like(z)
-        norms = [float(_norm(operator.forward(x) - y, nd_r))]
-        y_norm = float(_norm(y, nd_r))
+        norms = [float(batched_norm(operator.forward(x) - y, nd_r))]
+        y_norm = float(batched_norm(y, nd_r))
         reason, k = ConvergedReason.DIVERGED_ITS, 0
         with torch.no_grad():
             for k in range(1, self.stopping.maxiter + 1):
                 x, z = cp_step(operator, x, z, y, threshold, tau, sigma)
                 x_sum, z_sum = x_sum + x, z_sum + z
                 xk = x_sum / k if self.ergodic else x
-                norms.append(float(_norm(operator.forward(xk) - y, nd_r)))
+                norms.append(float(batched_norm(operator.forward(xk) - y, nd_r)))
                 if k % self.check_every == 0 or k == self.stopping.maxiter:
                     zk = z_sum / k if self.ergodic else z
                     gap = float(primal_dual_gap(operator, xk, zk, y, lam, weights))

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pdesolve.linalg.proximal import batched_norm, project_l2_ball, soft_threshold
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult
 
@@ -33,35 +34,13 @@ __all__ = [
     "sr_lasso_objective",
 ]
 
-_TINY = 1e-300
-
-
-def soft_threshold(v: Tensor, threshold: Tensor | float) -> Tensor:
-    """The prox of ``t ||·||₁`` elementwise: ``v · max(1 − t/|v|, 0)`` (real or complex ``v``)."""
-    if v.is_complex():
-        mag = v.abs()
-        return v * (torch.relu(mag - threshold) / mag.clamp_min(_TINY))
-    return torch.sign(v) * torch.relu(v.abs() - threshold)
-
-
-def project_l2_ball(z: Tensor, radius: float = 1.0, ndim: int = 1) -> Tensor:
-    """Project each ``z`` (norm over the last ``ndim`` axes) onto ``{||z||₂ <= radius}``."""
-    dims = tuple(range(-ndim, 0))
-    norm = torch.linalg.vector_norm(z, dim=dims, keepdim=True)
-    return z * torch.clamp(radius / norm.clamp_min(_TINY), max=1.0)
-
-
-def _norm(v: Tensor, ndim: int) -> Tensor:
-    return torch.linalg.vector_norm(v, dim=tuple(range(-ndim, 0)))
-
-
 def sr_lasso_objective(
     operator: Any, x: Tensor, y: Tensor, lam: float, weights: Tensor | None = None
 ) -> Tensor:
     """``λ ||x||_{ℓ¹_w} + ||A x − y||₂`` per batch element."""
     nd = len(operator.domain_shape)
     absx = x.abs() if weights is None else weights * x.abs()
-    return lam * absx.sum(dim=tuple(range(-nd, 0))) + _norm(
+    return lam * absx.sum(dim=tuple(range(-nd, 0))) + batched_norm(
         operator.forward(x) - y, len(operator.range_shape)
     )
 
@@ -174,7 +153,7 @@ class InverseSolver(Solver):
         if problem.coefficients is not None:
             truth = problem.coefficients.to(coeffs.device)
             extra["relative_error"] = float(
-                _norm(coeffs - truth, coeffs.ndim) / _norm(truth, truth.ndim)
+                batched_norm(coeffs - truth, coeffs.ndim) / batched_norm(truth, truth.ndim)
             )
         extra["coefficients"] = coeffs.detach().cpu().numpy()
         return SolveResult(

@@ -54,8 +54,8 @@ import numpy as np
 import torch
 
 from pdesolve.linalg.torch_ops import StencilOperator
+from pdesolve.nn.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from pdesolve.nn.dcdm_cnn import DCDMNet
-from pdesolve.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from pdesolve.train.ritz import load_split, write_ritz_dataset
 
 

@@ -12,7 +12,7 @@ Phases: ``steps`` updates with ``optimizer`` (adam, sgd or curveball via
 :func:`pdesolve.train.optimizers.make_optimizer`, with an optional learning-rate ``schedule``),
 then ``lbfgs_steps`` L-BFGS steps on one fixed batch. Every ``log_every`` updates the history gets
 the relative L2 error on a fixed, seeded test set (when the exact solution is known) and the RMS
-PDE residual on a fixed monitor set. Checkpoints (``pdesolve.train.checkpoint``) hold weights,
+PDE residual on a fixed monitor set. Checkpoints (``pdesolve.nn.checkpoint``) hold weights,
 optimizer, scheduler and RNG states, so a resumed run continues exactly as an uninterrupted one.
 
 >>> import pdesolve
@@ -42,9 +42,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pdesolve.nn.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from pdesolve.nn.mlp import make_model
 from pdesolve.problems.base import Problem, gradient
-from pdesolve.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from pdesolve.train.collocation import CollocationSampler
 from pdesolve.train.optimizers import make_optimizer, take_step
 

@@ -273,7 +273,7 @@ def test_bad_inputs_clear_errors(system2d):
             pdesolve.solve(system2d, method=method, model=DCDMNet(dim=3))
     with pytest.raises(InvalidSystemError, match=r"maps a field of shape \(1, 1, 16, 16\)"):
         pdesolve.solve(system2d, method="dcdm", model=_FixedGridNet(crop=True))
-    with pytest.raises(ValueError, match="returned 5 values for a system of 256 unknowns"):
+    with pytest.raises(ValueError, match="returned 5 values for 256 unknowns"):
         pdesolve.solve(system2d, method="dcdm", model=lambda r: np.ones(5))
     # non-SPD: indefinite diagonal up front; indefiniteness met in the iteration; non-symmetric
     for method in ("dcdm", "petsc_dcdm"):

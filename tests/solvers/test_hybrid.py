@@ -9,7 +9,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 import pdesolve
-from pdesolve.solvers.hybrid import CoarseGridCorrector, linear_interpolation
+from pdesolve.solvers.hybrid import CoarseGridCorrection, linear_interpolation
 from pdesolve.train.pinn_trainer import PINNTrainer
 from pdesolve.train.spectral import band_errors
 
@@ -25,7 +25,7 @@ def _monotone_after(norms: np.ndarray, skip: int) -> bool:
 
 
 def test_coarse_grid_hybrid_converges_to_1e8_monotonically(system64):
-    result = pdesolve.solve(system64, method="hybrid", corrector="coarse_grid", rtol=1e-8,
+    result = pdesolve.solve(system64, method="hybrid", pc="coarse_grid", rtol=1e-8,
                             maxiter=100)
     assert result.converged and result.reason.name == "CONVERGED_RTOL"
     true_res = np.linalg.norm(system64.b - system64.A @ result.x)
@@ -50,8 +50,8 @@ def one_thread():
 def test_pinn_hybrid_converges_to_1e8(system64, one_thread):
     options = {"width": 32, "depth": 3, "steps": 10, "first_steps": 200, "batch": 512,
                "lr": 5e-3, "seed": 0}
-    result = pdesolve.solve(system64, method="hybrid", corrector="pinn",
-                            corrector_options=options, nu=4, rtol=1e-8, maxiter=150)
+    result = pdesolve.solve(system64, method="hybrid", pc={"name": "pinn_correction", **options},
+                            nu=4, rtol=1e-8, maxiter=150)
     norms = result.residual_norms
     assert result.converged, (result.iterations, norms[-1] / system64.b_norm)
     assert norms[-1] <= 1e-8 * system64.b_norm
@@ -59,7 +59,7 @@ def test_pinn_hybrid_converges_to_1e8(system64, one_thread):
     assert _monotone_after(norms, 3)
     # ... and the PINN correction does real work: the smoother alone is nowhere near after as
     # many outer iterations
-    plain = pdesolve.solve(system64, method="hybrid", corrector=None, nu=4, rtol=1e-8,
+    plain = pdesolve.solve(system64, method="hybrid", pc="none", nu=4, rtol=1e-8,
                            maxiter=result.iterations)
     assert plain.residual_norms[-1] > 1e4 * norms[-1]
 
@@ -68,7 +68,7 @@ def test_pinn_hybrid_converges_to_1e8(system64, one_thread):
 def test_no_corrector_reproduces_plain_smoother(system64, smoother):
     A, b = system64.A.tocsr(), system64.b
     nu, outer = 3, 6
-    result = pdesolve.solve(system64, method="hybrid", corrector=None, smoother=smoother, nu=nu,
+    result = pdesolve.solve(system64, method="hybrid", pc="none", smoother=smoother, nu=nu,
                             maxiter=outer, rtol=1e-12)
     assert result.iterations == outer and not result.converged
     # an independent smoother: scipy triangular solves in the given ordering
@@ -102,14 +102,14 @@ def test_linear_interpolation_reproduces_linear_functions():
     # a function vanishing at both ends and linear on each coarse cell, e.g. a hat
     hat = np.minimum(xc, 1 - xc)
     np.testing.assert_allclose(P @ hat, np.interp(xf, np.r_[0, xc, 1], np.r_[0, hat, 0]))
-    corrector = CoarseGridCorrector(coarse_n=3)
+    corrector = CoarseGridCorrection(coarse_n=3)
     corrector.setup(pdesolve.get_problem("poisson", dim=2, n=7).discretize())
     assert corrector.P_.shape == (49, 9)
 
 
 def test_hybrid_rejects_bad_input(system64):
-    with pytest.raises(ValueError, match="unknown corrector"):
-        pdesolve.get_solver("hybrid", corrector="deeponet")
+    with pytest.raises(pdesolve.UnknownNameError, match="unknown preconditioner 'deeponet'"):
+        pdesolve.get_solver("hybrid", pc="deeponet")
     with pytest.raises(ValueError, match="unknown smoother"):
         pdesolve.get_solver("hybrid", smoother="sor")
     one_d = pdesolve.get_problem("poisson", dim=1, n=15).discretize()
@@ -164,16 +164,16 @@ def test_band_errors_separates_frequencies():
 
 
 def test_no_corrector_matches_the_multigrid_smoother(system64):
-    """The same history as the library's smoother (multigrid's ``_Level.smooth``) run alone."""
-    from pdesolve.solvers.multigrid import _Level
+    """The same history as the library's smoother (multigrid's ``Level.smooth``) run alone."""
+    from pdesolve.solvers.multigrid import Level
 
     A, b = system64.A.tocsr(), system64.b
-    level = _Level(A, 64, "red_black", 2.0 / 3.0)
+    level = Level(A, 64, "red_black", 2.0 / 3.0)
     x, history = np.zeros_like(b), [np.linalg.norm(b)]
     for _ in range(5):
         x = level.smooth(x, b, 2, backward=False)
         history.append(np.linalg.norm(b - A @ x))
-    result = pdesolve.solve(system64, method="hybrid", corrector="none", smoother="red_black",
+    result = pdesolve.solve(system64, method="hybrid", pc="none", smoother="red_black",
                             nu=2, maxiter=5, rtol=1e-12)
     np.testing.assert_array_equal(result.residual_norms, history)
     np.testing.assert_array_equal(result.x, x)
@@ -181,14 +181,14 @@ def test_no_corrector_matches_the_multigrid_smoother(system64):
 
 
 def test_max_time_caps_the_outer_loop(system64):
-    result = pdesolve.solve(system64, method="hybrid", corrector="none", nu=1, rtol=1e-12,
+    result = pdesolve.solve(system64, method="hybrid", pc="none", nu=1, rtol=1e-12,
                             maxiter=10**6, max_time=0.05)
     assert not result.converged and result.reason.name == "DIVERGED_ITS"
     assert result.info["time_limit"] and 0 < result.iterations < 10**6
     assert result.info["solve_time"] < 5.0
-    uncapped = pdesolve.solve(system64, method="hybrid", corrector="none", nu=1, maxiter=3)
+    uncapped = pdesolve.solve(system64, method="hybrid", pc="none", nu=1, maxiter=3)
     assert not uncapped.info["time_limit"]
-    cpu = pdesolve.solve(system64, method="hybrid", corrector="none", nu=1, rtol=1e-12,
+    cpu = pdesolve.solve(system64, method="hybrid", pc="none", nu=1, rtol=1e-12,
                          maxiter=10**6, max_time=0.05, max_time_clock="process")
     assert cpu.info["time_limit"] and not cpu.converged
     with pytest.raises(ValueError, match="max_time"):
@@ -199,23 +199,23 @@ def test_max_time_caps_the_outer_loop(system64):
 
 def test_pinn_corrector_fixed_collocation_and_model_spec(system64, one_thread):
     """A fixed Sobol set of collocation points and a network given as a make_model spec."""
-    from pdesolve.solvers.hybrid import PINNCorrector
+    from pdesolve.solvers.hybrid import PINNCorrection
 
     options = {"model": {"name": "mlp", "width": 16, "depth": 2, "activation": "sigmoid"},
                "sampling": "sobol", "batch": 256, "steps": 5, "first_steps": 50, "lr": 1e-2}
-    corrector = PINNCorrector(**options)
+    corrector = PINNCorrection(**options)
     corrector.setup(system64)
     assert corrector.fixed_points_.shape == (256, 2)
     assert corrector.net_.layers[1].extra_repr() == "sigmoid"
     first = corrector.fixed_points_.clone()
-    corrector(system64.b)
+    corrector.apply(system64.b)
     assert torch.equal(corrector.fixed_points_, first)  # the same set at every step
-    result = pdesolve.solve(system64, method="hybrid", corrector="pinn", nu=4, rtol=1e-12,
-                            corrector_options=options, maxiter=30)
-    plain = pdesolve.solve(system64, method="hybrid", corrector=None, nu=4, maxiter=30)
+    result = pdesolve.solve(system64, method="hybrid", nu=4, rtol=1e-12,
+                            pc={"name": "pinn_correction", **options}, maxiter=30)
+    plain = pdesolve.solve(system64, method="hybrid", pc="none", nu=4, maxiter=30)
     # the correction does real work (measured: 0.20 of the plain smoother's residual)
     assert result.residual_norms[-1] < 0.35 * plain.residual_norms[-1]
     with pytest.raises(ValueError, match="unknown sampling"):
-        PINNCorrector(sampling="grid")
+        PINNCorrection(sampling="grid")
     with pytest.raises(ValueError, match="'name'"):
-        PINNCorrector(model={"width": 8})
+        PINNCorrection(model={"width": 8})

@@ -12,6 +12,7 @@ from pdesolve.discretize.finite_difference import stencil_to_csr
 from pdesolve.discretize.galerkin import galerkin_stencil, prolongation_csr
 from pdesolve.nn.prolongation import ProlongationNet, learned_pstencil
 from pdesolve.solvers.base import StoppingRule
+from pdesolve.solvers.fcg import FunctionPreconditioner
 from pdesolve.solvers.multigrid import MultigridHierarchy, load_network
 from pdesolve.solvers.petsc_pcmg import solve_petsc_cg_pcmg
 
@@ -108,6 +109,7 @@ def test_fast_setup_keeps_the_iteration_counts(net) -> None:
             res = solve_petsc_cg_pcmg(system, fast.prolongations(), rule_,
                                       operators=fast.coarse_operators())
             assert res.converged and res.iterations == its_ref, (seed, rule)
-            scipy_its = [pdesolve.get_solver("scipy_cg", rtol=1e-8, M=mg.aspreconditioner())
-                         .solve(system).iterations for mg in (ref, fast)]
+            scipy_its = [pdesolve.get_solver("scipy_cg", rtol=1e-8, pc=FunctionPreconditioner(
+                mg.precondition, is_linear=True, is_symmetric=True)).solve(system).iterations
+                for mg in (ref, fast)]
             assert scipy_its[0] == scipy_its[1] == its_ref, (seed, rule, scipy_its)

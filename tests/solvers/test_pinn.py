@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 import pdesolve
 from pdesolve.cli import CONFIG_DIR, run
-from pdesolve.train.checkpoint import load_checkpoint
+from pdesolve.nn.checkpoint import load_checkpoint
 from pdesolve.train.pinn_trainer import PINNTrainer, TrainingDivergedError, load_pinn
 
 

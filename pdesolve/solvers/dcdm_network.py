@@ -1,0 +1,235 @@
+"""The DCDM network as a preconditioner: ``r -> f(r / ||r||)`` on the system's grid.
+
+The deep conjugate direction method (Kaneda et al., ICML 2023) is flexible CG, FCG(k), whose
+preconditioner is this nonlinear map of a trained CNN (``pdesolve.nn.dcdm_cnn.DCDMNet``): the
+solvers ``dcdm`` (pdesolve's FCG loop) and ``petsc_dcdm`` (PETSc's KSPFCG/KSPGCR with a python
+PC) are those methods with this preconditioner, and any Krylov solver of pdesolve takes it as
+``pc=get_preconditioner("dcdm_network")`` (flexible ones only: it is nonlinear).
+
+>>> import pdesolve
+>>> system = pdesolve.get_problem("pressure_poisson", dim=2, n=16).discretize()
+>>> pc = pdesolve.get_preconditioner("dcdm_network", model="identity").setup(system)
+>>> pc.is_linear, round(float((pc.apply(3 * system.b) ** 2).sum()), 12)
+(False, 1.0)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pdesolve.linalg.system import InvalidSystemError, LinearSystem
+from pdesolve.solvers.preconditioner import PRECONDITIONERS, Preconditioner
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "dcdm"
+DEFAULT_MODELS = {2: DATA / "dcdm2d.pt", 3: DATA / "dcdm3d.pt"}
+
+
+def system_grid(system: LinearSystem) -> tuple[tuple[int, ...], np.ndarray | None, bool]:
+    """``(grid shape, mask or None, whether unknowns are only the masked cells)`` from
+    ``system.grid``; directions are zeroed off ``metadata["fluid_mask"]`` where a system keeps
+    its non-fluid cells as decoupled identity rows."""
+    grid = system.grid
+    if grid is None:
+        raise InvalidSystemError(
+            "DCDM's network needs a system on a structured grid (system.grid); this system has "
+            "none (structured problems such as pressure_poisson and diffusion attach one)"
+        )
+    if grid.mask is not None:
+        return grid.shape, grid.mask, True
+    return grid.shape, (system.metadata or {}).get("fluid_mask"), False
+
+
+def check_definite_diagonal(A: Any) -> None:
+    """Raise ``InvalidSystemError`` when the diagonal rules out a positive (semi-)definite ``A``.
+
+    A negative diagonal entry, or a zero one on a row that is not empty, makes a symmetric matrix
+    indefinite; empty rows (the non-fluid cells of the paper's matrices) are allowed. Indefiniteness
+    that the diagonal does not show is reported during the iteration (DIVERGED_INDEFINITE_MAT).
+    """
+    d = A.diagonal()
+    nonempty = np.asarray(abs(A).sum(axis=1)).ravel() > 0
+    bad = np.flatnonzero((d < 0) | ((d == 0) & nonempty))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidSystemError(
+            f"A is not positive definite: diagonal entry A[{i},{i}] = {d[i]:g} on a non-empty "
+            f"row ({bad.size} such rows); DCDM needs a symmetric positive (semi-)definite matrix"
+        )
+
+
+class NetworkDirection:
+    """The map ``r -> f(r / ||r||)`` of a grid network, as a float64 preconditioner on flat vectors.
+
+    Parameters
+    ----------
+    model : torch module on ``(1, 1, *grid)``
+    grid_shape : the grid of the system
+    mask : fluid mask; directions are zeroed off it (and, with ``restricted``, vectors are
+        scattered into / gathered from the grid through it)
+    dtype, device : where the network runs (float32 inference by default)
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        grid_shape: tuple[int, ...],
+        mask: np.ndarray | None = None,
+        restricted: bool = False,
+        dtype: torch.dtype = torch.float32,
+        device: str = "cpu",
+    ) -> None:
+        dim = getattr(model, "dim", len(grid_shape))
+        if dim != len(grid_shape):
+            raise InvalidSystemError(
+                f"the DCDM model is {dim}D but the system lives on a {len(grid_shape)}D grid "
+                f"{grid_shape}"
+            )
+        self.model = model.to(device=device, dtype=dtype).eval()
+        self.grid_shape, self.dtype, self.device = grid_shape, dtype, device
+        self.mask = None if mask is None else np.asarray(mask, dtype=bool).ravel()
+        self.restricted = restricted
+        self.inference_time = 0.0  # wall seconds in the network
+        self.inference_cpu_time = 0.0  # process CPU seconds in the network (robust under load)
+        self.calls = 0
+
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        norm = float(np.linalg.norm(r))
+        if norm == 0.0:
+            return np.zeros_like(r)
+        field = np.zeros(int(np.prod(self.grid_shape)))
+        if self.restricted:
+            field[self.mask] = r / norm
+        else:
+            field[:] = r / norm
+        t, c = time.perf_counter(), time.process_time()
+        shape = (1, 1) + self.grid_shape
+        with torch.no_grad():
+            x = torch.as_tensor(field.reshape(shape))
+            try:
+                q = self.model(x.to(device=self.device, dtype=self.dtype))
+            except (RuntimeError, ValueError) as exc:
+                if self.calls:
+                    raise
+                raise InvalidSystemError(
+                    f"the DCDM model does not run on this system's grid {self.grid_shape} "
+                    f"(input shape {shape}): {exc}"
+                ) from exc
+            if tuple(q.shape) != shape:
+                raise InvalidSystemError(
+                    f"the DCDM model maps a field of shape {shape} to {tuple(q.shape)}; it must "
+                    "return a direction on the system's grid (a fully convolutional model)"
+                )
+            q = q.to(dtype=torch.float64).cpu().numpy().ravel()
+        self.inference_time += time.perf_counter() - t
+        self.inference_cpu_time += time.process_time() - c
+        self.calls += 1
+        if self.mask is None:
+            return q
+        return q[self.mask] if self.restricted else np.where(self.mask, q, 0.0)
+
+
+def resolve_model(model: Any, dim: int) -> Any:
+    """A torch module or callable from ``model`` (module, path, "identity", callable, None)."""
+    from pdesolve.nn.dcdm_cnn import load_dcdm_model
+
+    if model is None:
+        path = DEFAULT_MODELS.get(dim)
+        if path is None or not path.is_file():
+            raise FileNotFoundError(
+                f"no shipped DCDM model for dim={dim} ({path}); train one "
+                "(python -m pdesolve.train.dcdm_training) or pass model="
+            )
+        return load_dcdm_model(path)
+    if isinstance(model, str | os.PathLike) and str(model) != "identity":
+        return load_dcdm_model(model)
+    return model
+
+
+def search_direction(
+    model: Any, system: LinearSystem, dtype: torch.dtype, device: str
+) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
+    """The map ``r -> direction`` for ``model`` on ``system`` (as in :class:`DCDM`), and the
+    network wrapper that times inference (``None`` for "identity" and plain callables)."""
+    if isinstance(model, str) and model == "identity":
+        return (lambda r: r / max(float(np.linalg.norm(r)), 1e-300)), None
+    if callable(model) and not isinstance(model, torch.nn.Module):
+        return (lambda r: model(r / max(float(np.linalg.norm(r)), 1e-300))), None
+    grid, mask, restricted = system_grid(system)
+    net = resolve_model(model, len(grid))
+    direction = NetworkDirection(net, grid, mask, restricted, dtype, device)
+    return direction, direction
+
+
+
+def check_device(device: str) -> None:
+    """Raise a clear error for a torch device this machine does not have."""
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but torch sees no CUDA device here; use 'cpu'")
+
+
+@PRECONDITIONERS.register("dcdm_network")
+class DCDMNetwork(Preconditioner):
+    """The DCDM search-direction map as a (nonlinear) preconditioner.
+
+    Parameters
+    ----------
+    model : DCDMNet / torch module, checkpoint path, "identity" (the normalised residual), a
+        callable on flat vectors, or None for the shipped model of the system's dimension
+    device : "cpu" or "cuda" for the network; dtype "float32" (default) or "float64"
+
+    The network is loaded once per object (the first set-up) and reused by later set-ups.
+    """
+
+    registry_name = "dcdm_network"
+    is_linear = False
+    is_symmetric = False
+
+    def __init__(self, model: Any = None, device: str = "cpu", dtype: str = "float32") -> None:
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        check_device(device)
+        self.model, self.device, self.dtype = model, device, dtype
+        self._loaded: dict[int, Any] = {}
+        self.network_: NetworkDirection | None = None
+
+    def _setup(self, system: LinearSystem) -> None:
+        model = self.model
+        if isinstance(model, str) and model == "identity":
+            self._direction = lambda r: r / max(float(np.linalg.norm(r)), 1e-300)
+            self.network_ = None
+            return
+        if callable(model) and not isinstance(model, torch.nn.Module):
+            self._direction = lambda r: model(r / max(float(np.linalg.norm(r)), 1e-300))
+            self.network_ = None
+            return
+        grid, mask, restricted = system_grid(system)
+        if len(grid) not in self._loaded:
+            self._loaded[len(grid)] = resolve_model(model, len(grid))
+        self.network_ = NetworkDirection(
+            self._loaded[len(grid)], grid, mask, restricted, getattr(torch, self.dtype),
+            self.device,
+        )  # fmt: skip
+        self._direction = self.network_
+
+    def _apply(self, r: np.ndarray) -> np.ndarray:
+        return self._direction(r)
+
+    def timings(self) -> dict[str, float]:
+        """Wall and process-CPU seconds spent in the network since the last set-up."""
+        if self.network_ is None:
+            return {}
+        return {"inference_time": self.network_.inference_time,
+                "inference_cpu_time": self.network_.inference_cpu_time}  # fmt: skip
+
+    def describe(self) -> dict[str, Any]:
+        model = self.model if isinstance(self.model, str | os.PathLike | None) else "custom"
+        return {**super().describe(), "model": str(model), "device": self.device,
+                "dtype": self.dtype}  # fmt: skip
