@@ -9,6 +9,7 @@
    preconditioner (scipy CG + Python cycles, and PETSc KSPCG + PCMG with the learned and
    black-box P) against PETSc CG + GAMG and CG + ICC(0) (PETSc defaults otherwise): set-up,
    first solve, and the median solve time with the set-up reused.
+3. Set-up only, alternating rounds (``--setup-repeats``): PCMG(learned), PCMG(black-box), GAMG.
 
 Dirichlet log-normal diffusion (bilinear FE, seed 0) at ``--n`` (default 1023, 1023² ≈ 1.05 M
 unknowns). One process, one thread. Writes ``benchmark.md`` and ``benchmark.csv`` into ``--out``::
@@ -116,10 +117,30 @@ def solves(system, repeats: int) -> list[dict]:
     return rows
 
 
+def setup_times(system, repeats: int) -> list[dict]:
+    """Set-up only (``solver.setup``), ``repeats`` rounds alternating between the solvers, so
+    that a burst of load on a shared machine hits them alike: min and median per solver."""
+    runs = [r for r in SOLVERS if "PCMG" in r[0] or "GAMG" in r[0]]
+    times: dict[str, list[float]] = {label: [] for label, _, _ in runs}
+    cpu: dict[str, list[float]] = {label: [] for label, _, _ in runs}
+    for _ in range(repeats):
+        for label, method, opts in runs:
+            solver = pdesolve.get_solver(method, rtol=1e-8, **opts)
+            t0, c0 = time.perf_counter(), time.process_time()
+            solver.setup(system)
+            times[label].append(time.perf_counter() - t0)
+            cpu[label].append(time.process_time() - c0)
+            solver.close()
+    return [{"solver": label, "min_s": min(times[label]),
+             "median_s": float(np.median(times[label])), "min_cpu_s": min(cpu[label])}
+            for label in times]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1023)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--setup-repeats", type=int, default=3)
     parser.add_argument("--solve-repeats", type=int, default=2,
                         help="solves after the first one, set-up reused")
     parser.add_argument("--checkpoint", default=None)
@@ -136,6 +157,7 @@ def main() -> None:
     net = load_network(args.checkpoint)
     cyc = cycle_costs(system, net, args.repeat)
     sol = solves(system, args.solve_repeats)
+    sets = setup_times(system, args.setup_repeats)
     with (out / "benchmark.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["table", *sol[0], *cyc[0]])
         writer.writeheader()
@@ -169,6 +191,15 @@ def main() -> None:
                      f"{r['total_s']:.2f} | {r['total_s'] / gamg['total_s']:.2f} | "
                      f"{r['repeat_solve_s']:.2f} | "
                      f"{r['repeat_solve_s'] / gamg['repeat_solve_s']:.2f} |")
+    base = next(r for r in sets if "GAMG" in r["solver"])
+    bb = next(r for r in sets if "black-box" in r["solver"])
+    lines += ["", f"## Set-up only, {args.setup_repeats} alternating rounds", "",
+              "| solver | min s | median s | min CPU s | min / GAMG | min / PCMG(black-box) |",
+              "|---|---|---|---|---|---|"]
+    for r in sets:
+        lines.append(f"| {r['solver']} | {r['min_s']:.2f} | {r['median_s']:.2f} | "
+                     f"{r['min_cpu_s']:.2f} | {r['min_s'] / base['min_s']:.2f} | "
+                     f"{r['min_s'] / bb['min_s']:.2f} |")
     lines.append(f"\n(total {time.perf_counter() - t0:.0f} s)")
     (out / "benchmark.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
