@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test lint bench clean-venv
+.PHONY: setup run test lint docs bench clean-venv
 
 setup:
 	@bash scripts/setup.sh
@@ -13,6 +13,10 @@ run: setup
 test: setup
 	$(VENV)/bin/ruff check pdesolve tests experiments data
 	$(PY) -m pytest -q
+	$(VENV)/bin/mkdocs build --strict --quiet
+
+docs: setup
+	$(VENV)/bin/mkdocs build --strict
 
 lint: setup
 	$(VENV)/bin/ruff check pdesolve tests experiments data

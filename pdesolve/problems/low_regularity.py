@@ -61,5 +61,5 @@ class LowRegularityProblem(Problem):
     def discretize(self, **overrides: Any) -> LinearSystem:
         raise NotImplementedError(
             "low_regularity lives on a d-dimensional ball and has no linear system in pdesolve; "
-            "solve it with method='pinn'"
+            "fit it with pdesolve.fit(problem, method='pinn')"
         )

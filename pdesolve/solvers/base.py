@@ -223,8 +223,6 @@ class Solver(ABC):
 
     #: whether the solver needs a symmetric positive definite matrix
     requires_spd: bool = False
-    #: whether ``solve()`` hands a Problem itself to ``solve_problem`` (problem-level methods)
-    solves_problems: bool = False
 
     system_: LinearSystem | None = None
     setup_count: int = 0

@@ -62,6 +62,8 @@ class DCDM(FCG):
     device : "cpu" or "cuda" for the network; dtype "float32" (default) or "float64"
     progress : show a progress bar
 
+    Notes
+    -----
     The network is loaded on the first set-up and kept for later ones.
     """
 

@@ -185,6 +185,8 @@ class DCDMNetwork(Preconditioner):
         callable on flat vectors, or None for the shipped model of the system's dimension
     device : "cpu" or "cuda" for the network; dtype "float32" (default) or "float64"
 
+    Notes
+    -----
     The network is loaded once per object (the first set-up) and reused by later set-ups.
     """
 

@@ -103,9 +103,13 @@ class PetscCG(Solver):
     memory : int
         Directions kept by the flexible method (KSPFCG's ``mmax``, KSPGCR's restart).
 
+    Notes
+    -----
     The PETSc test ``||r_k|| <= max(rtol ||b||, atol)`` runs on the recursive residual; the result
     is then checked on the true residual and CG restarted from the current iterate if they disagree.
 
+    Examples
+    --------
     >>> from pdesolve import get_problem
     >>> system = get_problem("poisson", dim=2, n=32).discretize()
     >>> result = PetscCG(rtol=1e-10, pc="icc").solve(system)
