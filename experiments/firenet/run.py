@@ -1,4 +1,4 @@
-"""FIRENET reproduction (issue 8): convergence, layers for ε accuracy, stability, Table 1.
+"""FIRENET reproduction: convergence, layers for ε accuracy, stability, Table 1.
 
     PYTHONPATH=. .venv/bin/python experiments/firenet/run.py            # full (~15 min, 1 core)
     PYTHONPATH=. .venv/bin/python experiments/firenet/run.py --quick    # smoke run (~2 min)
@@ -211,7 +211,7 @@ def convergence(
 
 # ---------------------------------------------------------------- sharpness and the p = 5 stall ---
 def _transcribed_firenet(A, y, lam: float, p: int, restarts: int, delta: float) -> torch.Tensor:
-    """METHODS.md §4.2 / the official ``cp_expo_sr_lasso`` + ``cp_ergodic_sr_lasso``, line by
+    """docs/methods/firenet.md / the official ``cp_expo_sr_lasso`` + ``cp_ergodic_sr_lasso``, line by
     line (τ = σ = 1, L_A = 1), written independently of ``pdesolve.recovery``: a cross-check."""
     psi, eps = torch.zeros(A.domain_shape, dtype=torch.float64), float(torch.linalg.norm(y))
     for _ in range(restarts):

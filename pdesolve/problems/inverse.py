@@ -1,4 +1,4 @@
-"""Sparse-regularised linear inverse problems ``y = A x + e`` (METHODS.md §4).
+"""Sparse-regularised linear inverse problems ``y = A x + e`` (docs/methods/firenet.md).
 
 Registered families:
 

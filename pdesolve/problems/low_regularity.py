@@ -5,8 +5,7 @@ the sphere), so with ``r = |x|``::
 
     f = 2π d cos(2π(1 - r)) + (2π)² r sin(2π(1 - r)).
 
-(METHODS.md §1.3 writes ``f`` with the opposite sign, i.e. the equation ``∇·(|x|∇u) = f``; the
-solution is the same.) There is no linear system (no mesh of a d-ball): ``discretize()`` raises
+(Written with the opposite sign, ``∇·(|x|∇u) = f``, the problem has the same solution.) There is no linear system (no mesh of a d-ball): ``discretize()`` raises
 ``NotImplementedError`` and the problem is for PINNs.
 
 >>> import torch, pdesolve

@@ -10,7 +10,7 @@ weighted square-root LASSO ``min_x λ||x||_{ℓ¹_w} + ||A x − y||₂``; it ne
 ``CP_block_p`` is :func:`~pdesolve.recovery.primal_dual.chambolle_pock_block` (ergodic average of
 ``x_1 .. x_p``). The network has ``n·p`` layers, each one application of ``A`` and one of ``A*``.
 Step sizes must satisfy ``τ σ L_A² <= 1`` with ``L_A >= ||A||`` (checked; the official code swaps
-``τ`` and ``σ`` and, in its inexact-input demo, violates the condition: METHODS.md §4.4).
+``τ`` and ``σ`` and, in its inexact-input demo, violates the condition: docs/methods/firenet.md).
 
 Scaling: the minimiser map of the SR-LASSO is positively homogeneous, and so is this network when
 ``δ`` scales with ``y``: ``firenet(αy, δ=αδ) = α firenet(y, δ)`` for ``α > 0`` (exactly for

@@ -10,6 +10,8 @@ averages ``(1/p) Σ_{k=1..p} x_k`` (``x0`` not included), the building block of 
 registered recovery method is plain, non-restarted CP (last iterate), the baseline FIRENET is
 compared to.
 
+Examples
+--------
 >>> import torch
 >>> from pdesolve.problems.inverse_operators import MatrixOperator
 >>> A = MatrixOperator(torch.eye(4, dtype=torch.float64))

@@ -1,4 +1,4 @@
-"""FIRENET, Chambolle–Pock, ISTA/FISTA and the stability-study tools (issue 8)."""
+"""FIRENET, Chambolle–Pock, ISTA/FISTA and the stability-study tools."""
 
 from __future__ import annotations
 
@@ -219,7 +219,7 @@ def test_chambolle_pock_and_fista_reach_the_minimiser():
     assert torch.allclose(out, soft_threshold(y, 0.4))
 
 
-# ---------------------------------------------------------- schedule = METHODS.md §4.2 ---
+# ---------------------------------------------------------- schedule = docs/methods/firenet.md ---
 def _transcription(A, y, lam, p, restarts, delta):
     """§4.2 (and the official cp_expo_sr_lasso / cp_ergodic_sr_lasso), literally, τ = σ = 1/L_A."""
     L = A.norm_bound
