@@ -211,8 +211,8 @@ def convergence(
 
 # ---------------------------------------------------------------- sharpness and the p = 5 stall ---
 def _transcribed_firenet(A, y, lam: float, p: int, restarts: int, delta: float) -> torch.Tensor:
-    """docs/methods/firenet.md / the official ``cp_expo_sr_lasso`` + ``cp_ergodic_sr_lasso``, line by
-    line (τ = σ = 1, L_A = 1), written independently of ``pdesolve.recovery``: a cross-check."""
+    """The restart schedule of the official ``cp_expo_sr_lasso`` + ``cp_ergodic_sr_lasso``, line
+    by line (τ = σ = 1, L_A = 1), written independently of ``pdesolve.recovery``: a cross-check."""
     psi, eps = torch.zeros(A.domain_shape, dtype=torch.float64), float(torch.linalg.norm(y))
     for _ in range(restarts):
         eps = math.exp(-1) * (delta + eps)

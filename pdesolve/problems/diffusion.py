@@ -11,7 +11,8 @@ Coefficient families (``coefficient=``):
   out-of-distribution family for the learned multigrid prolongation.
 
 Schemes (``scheme=``): ``fd`` (3/5/7-point, harmonic face averages of nodal ``k``) and, in 2D,
-``fe9`` (bilinear finite elements, cell-centred ``k``, the 9-point stencil of docs/methods/learned_multigrid.md).
+``fe9`` (bilinear finite elements, cell-centred ``k``, the 9-point stencil of the learned-multigrid
+paper).
 
 >>> from pdesolve import get_problem
 >>> p = get_problem("diffusion", dim=2, n=15, coefficient="lognormal", seed=0)

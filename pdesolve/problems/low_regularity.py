@@ -5,8 +5,9 @@ the sphere), so with ``r = |x|``::
 
     f = 2π d cos(2π(1 - r)) + (2π)² r sin(2π(1 - r)).
 
-(Written with the opposite sign, ``∇·(|x|∇u) = f``, the problem has the same solution.) There is no linear system (no mesh of a d-ball): ``discretize()`` raises
-``NotImplementedError`` and the problem is for PINNs.
+(Written with the opposite sign, ``∇·(|x|∇u) = f``, the problem has the same solution.) There is
+no linear system (no mesh of a d-ball): ``discretize()`` raises ``NotImplementedError`` and the
+problem is for PINNs.
 
 >>> import torch, pdesolve
 >>> p = pdesolve.get_problem("low_regularity", dim=3)
