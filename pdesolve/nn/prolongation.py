@@ -4,7 +4,7 @@ At each coarse point the network reads the five 3×3 fine stencils (own, right, 
 45 numbers) and returns four positive scores ``x0..x3`` (right, left, up, down). The two coarse
 points sharing a fine edge point get ``x_A / (x_A + x_B)`` (their weights sum to one there);
 corner weights follow from the zero-local-residual rule; the centre weight is 1
-(METHODS.md §2.3).
+(see ``docs/methods/learned_multigrid.md``).
 
 Differences from the official code, all deliberate and configurable where it matters:
 
