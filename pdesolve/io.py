@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -164,3 +165,31 @@ def write_solution_vtu(
         meshio.write(tmp, mesh, file_format="vtu")
 
     return _atomic_write(Path(path), write, overwrite)
+
+
+def versions() -> dict[str, str]:
+    """Versions of pdesolve and the libraries it runs on, for result records."""
+    import meshio
+    import scipy
+    import torch
+
+    import pdesolve
+
+    out = {
+        "pdesolve": pdesolve.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "torch": torch.__version__,
+        "meshio": meshio.__version__,
+    }
+    try:
+        import petsc4py
+
+        from pdesolve.linalg.petsc import petsc
+
+        out["petsc4py"] = petsc4py.__version__
+        out["petsc"] = ".".join(str(v) for v in petsc().Sys.getVersion())
+    except ImportError:
+        pass
+    return out

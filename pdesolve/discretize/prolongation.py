@@ -68,11 +68,15 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 #: the order of the five fine stencils gathered at each coarse point
 NEIGHBOURS = ("centre", "right", "left", "up", "down")
+#: coarse rows per block when one large grid is processed block by block (operands in cache)
+_ROWS = 16
 
 
 def coarse_size(n: int, periodic: bool = False) -> int:
@@ -96,18 +100,35 @@ def _fine_indices(nc: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
     return c, (c + 1) % n, (c - 1) % n
 
 
+def neighbour_stencils(stencil: Tensor, periodic: bool = False) -> list[Tensor]:
+    """The five fine stencils at each coarse point (centre, right, left, up, down), each
+    ``(..., nc, nc, 3, 3)``: strided views on Dirichlet grids, gathered copies when periodic.
+
+    A block of whole grid rows (``(..., m, n, 3, 3)`` with odd ``m``, Dirichlet) gives the
+    stencils of the coarse rows it contains.
+    """
+    n = stencil.shape[-3]
+    nc = coarse_size(n, periodic)
+    if not periodic:  # C lines at odd indices, their neighbours at even ones
+        m = stencil.shape[-4]
+        coarse_size(m)
+        odd, hi, lo = slice(1, m, 2), slice(2, m, 2), slice(0, m - 1, 2)
+        odd_y, hi_y, lo_y = slice(1, n, 2), slice(2, n, 2), slice(0, n - 1, 2)
+        views = {"centre": (odd, odd_y), "right": (hi, odd_y), "left": (lo, odd_y),
+                 "up": (odd, hi_y), "down": (odd, lo_y)}
+        return [stencil[..., views[k][0], views[k][1], :, :] for k in NEIGHBOURS]
+    c, r, l = _fine_indices(nc, n)
+    rows = {"centre": c, "right": r, "left": l, "up": c, "down": c}
+    cols = {"centre": c, "right": c, "left": c, "up": r, "down": l}
+    return [stencil[..., rows[k][:, None], cols[k][None, :], :, :] for k in NEIGHBOURS]
+
+
 def gather_neighbour_stencils(stencil: Tensor, periodic: bool = False) -> Tensor:
     """The five fine stencils at each coarse point: centre, right, left, up, down.
 
     ``stencil`` has shape ``(..., n, n, 3, 3)``; the result ``(..., nc, nc, 5, 3, 3)``.
     """
-    n = stencil.shape[-3]
-    nc = coarse_size(n, periodic)
-    c, r, l = _fine_indices(nc, n)
-    rows = {"centre": c, "right": r, "left": l, "up": c, "down": c}
-    cols = {"centre": c, "right": c, "left": c, "up": r, "down": l}
-    out = [stencil[..., rows[k][:, None], cols[k][None, :], :, :] for k in NEIGHBOURS]
-    return torch.stack(out, dim=-3)
+    return torch.stack(neighbour_stencils(stencil, periodic), dim=-3)
 
 
 def _boxmg_switch(s: Tensor, eps_ratio: Tensor) -> Tensor:
@@ -120,9 +141,10 @@ def _boxmg_switch(s: Tensor, eps_ratio: Tensor) -> Tensor:
 
 
 def collapsed_edge_weights(
-    stencils5: Tensor, constant_preserving: bool = False, boxmg: bool = False
+    stencils5: Tensor | Sequence[Tensor], constant_preserving: bool = False, boxmg: bool = False
 ) -> Tensor:
-    """Collapsed-stencil edge weights ``(..., 4)``: right, left, up, down, from the 5 stencils.
+    """Collapsed-stencil edge weights ``(..., 4)``: right, left, up, down, from the 5 stencils
+    (stacked ``(..., 5, 3, 3)`` or the five tensors of ``neighbour_stencils``).
 
     Entry 0 is the weight of the coarse point at the fine point to its right: with the right
     point's stencil ``s`` collapsed along y, ``w = sum(s[0, :])``, ``c = sum(s[1, :])``,
@@ -132,11 +154,22 @@ def collapsed_edge_weights(
     """
     if constant_preserving and boxmg:
         raise ValueError("choose one of constant_preserving and boxmg")
-    right, left, up, down = (stencils5[..., k, :, :] for k in range(1, 5))
+    if isinstance(stencils5, Tensor):
+        stencils5 = [stencils5[..., k, :, :] for k in range(5)]
+    if stencils5[0].ndim == 4 and stencils5[0].shape[0] > _ROWS:  # one grid: by row blocks
+        return torch.cat([
+            collapsed_edge_weights([t[i0 : i0 + _ROWS] for t in stencils5],
+                                   constant_preserving, boxmg)
+            for i0 in range(0, stencils5[0].shape[0], _ROWS)])
+    right, left, up, down = stencils5[1:]
+
+    def collapse(s: Tensor, axis: int, k: int) -> Tensor:  # sum across the interpolation axis
+        if axis == 0:
+            return s[..., k, 0] + s[..., k, 1] + s[..., k, 2]
+        return s[..., 0, k] + s[..., 1, k] + s[..., 2, k]
 
     def rule(s: Tensor, axis: int, near: int) -> Tensor:
-        col = s.sum(dim=-1 if axis == 0 else -2)  # collapse across the interpolation direction
-        towards, centre, away = col[..., near], col[..., 1], col[..., 2 - near]
+        towards, centre, away = (collapse(s, axis, k) for k in (near, 1, 2 - near))
         if constant_preserving:
             return towards / (towards + away)
         if boxmg:
@@ -159,17 +192,28 @@ def corner_weights(stencil: Tensor, edge: Tensor, boxmg: bool = False) -> Tensor
     are the coarse point's weights at its edge points on the ``da`` and ``db`` sides. With
     ``boxmg`` the centre ``s[1, 1]`` is replaced by BoxMG's switched denominator.
     """
-    n = stencil.shape[-3]
+    n, m = stencil.shape[-3], stencil.shape[-4]
     nc = edge.shape[-2]
-    _, r, l = _fine_indices(nc, n)
-    side = {1: r, -1: l}
+    if n == 2 * nc + 1:  # Dirichlet: strided views instead of gathered copies
+        if stencil.ndim == 4 and edge.shape[0] > _ROWS:  # one grid: by blocks of coarse rows
+            return torch.cat([
+                corner_weights(stencil[2 * i0 : 2 * i0 + 2 * _ROWS + 1], edge[i0 : i0 + _ROWS],
+                               boxmg)
+                for i0 in range(0, edge.shape[0], _ROWS)])
+        side: dict = {1: slice(2, n, 2), -1: slice(0, n - 1, 2)}
+        side_x: dict = {1: slice(2, m, 2), -1: slice(0, m - 1, 2)}
+    else:
+        _, r, l = _fine_indices(nc, n)
+        side = {1: r[:, None], -1: l[:, None]}
+        side_x = side
     ex = {1: edge[..., 0], -1: edge[..., 1]}
     ey = {1: edge[..., 2], -1: edge[..., 3]}
     one = torch.ones_like(edge[..., 0])
     entries = {(1, 1): one, (2, 1): ex[1], (0, 1): ex[-1], (1, 2): ey[1], (1, 0): ey[-1]}
     for da in (-1, 1):
         for db in (-1, 1):
-            s = stencil[..., side[da][:, None], side[db][None, :], :, :]
+            cols = side[db] if isinstance(side[db], slice) else side[db].T
+            s = stencil[..., side_x[da], cols, :, :]
             num = s[..., 1 - da, 1 - db] + s[..., 1, 1 - db] * ex[da] + s[..., 1 - da, 1] * ey[db]
             entries[(1 + da, 1 + db)] = -num / (_boxmg_corner_centre(s) if boxmg else s[..., 1, 1])
     rows = [torch.stack([entries[(a, b)] for b in range(3)], dim=-1) for a in range(3)]
@@ -240,7 +284,7 @@ def bilinear_pstencil(
 
 def blackbox_pstencil(stencil: Tensor, periodic: bool = False) -> Tensor:
     """Greenfeld et al.'s black-box P-stencils: collapsed edge rule, zero-residual corners."""
-    edge = collapsed_edge_weights(gather_neighbour_stencils(stencil, periodic))
+    edge = collapsed_edge_weights(neighbour_stencils(stencil, periodic))
     return corner_weights(stencil, edge)
 
 
@@ -254,13 +298,13 @@ def boxmg_pstencil(stencil: Tensor, periodic: bool = False) -> Tensor:
     >>> bool(torch.allclose(boxmg_pstencil(s), bilinear_pstencil((3, 3), dtype=s.dtype)))
     True
     """
-    edge = collapsed_edge_weights(gather_neighbour_stencils(stencil, periodic), boxmg=True)
+    edge = collapsed_edge_weights(neighbour_stencils(stencil, periodic), boxmg=True)
     return corner_weights(stencil, edge, boxmg=True)
 
 
 def constant_preserving_pstencil(stencil: Tensor, periodic: bool = False) -> Tensor:
     """Constant-preserving collapsed edge rule (an ablation), zero-residual corners."""
     edge = collapsed_edge_weights(
-        gather_neighbour_stencils(stencil, periodic), constant_preserving=True
+        neighbour_stencils(stencil, periodic), constant_preserving=True
     )
     return corner_weights(stencil, edge)

@@ -4,7 +4,7 @@ At each coarse point the network reads the five 3×3 fine stencils (own, right, 
 45 numbers) and returns four positive scores ``x0..x3`` (right, left, up, down). The two coarse
 points sharing a fine edge point get ``x_A / (x_A + x_B)`` (their weights sum to one there);
 corner weights follow from the zero-local-residual rule; the centre weight is 1
-(METHODS.md §2.3).
+(see ``docs/methods/learned_multigrid.md``).
 
 Differences from the official code, all deliberate and configurable where it matters:
 
@@ -47,6 +47,8 @@ from pdesolve.discretize.prolongation import (
 )
 
 _MIN_WEIGHT = 1e-6
+#: network precisions of the batched inference path (``ProlongationNet.infer``)
+PRECISIONS = ("float32", "float64")
 
 
 class _FixupBlock(nn.Module):
@@ -113,18 +115,117 @@ class ProlongationNet(nn.Module):
             return bb * torch.exp(logits)
         return torch.exp(logits)
 
+    @torch.no_grad()
+    def infer(
+        self,
+        stencils5: Tensor,
+        dtype: torch.dtype = torch.float32,
+        chunk: int = 4096,
+        blackbox: Tensor | None = None,
+    ) -> Tensor:
+        """``forward`` for inference: the network in ``dtype``, ``chunk`` points at a time.
 
-def learned_pstencil(net: ProlongationNet, stencil: Tensor, periodic: bool = False) -> Tensor:
+        The same map as ``forward`` (biases folded into the matrix products, in-place updates,
+        operands kept in cache); the input normalisation, the black-box skip and the result
+        stay in the stencils' dtype (float64), so only the network's own rounding is
+        ``dtype``'s. ``blackbox``: the collapsed-rule edge weights of ``stencils5`` if already
+        computed. Runs on torch's current intra-op threads. No autograd.
+        """
+        return self._infer(stencils5, self._folded(dtype, stencils5.device), dtype, chunk,
+                           blackbox)
+
+    def _infer(self, stencils5: Tensor, layers: tuple, dtype: torch.dtype, chunk: int,
+               blackbox: Tensor | None) -> Tensor:
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        centre = stencils5[..., 0, 1, 1]
+        if torch.any(centre <= 0):
+            raise ValueError("the prolongation network needs positive stencil centres")
+        lead = stencils5.shape[:-3]
+        flat = stencils5.reshape(-1, 45)
+        scale = centre.reshape(-1, 1)
+        w_in, blocks, (bias, w_out, b_out) = layers
+        logits = torch.empty(flat.shape[0], 4, dtype=stencils5.dtype, device=stencils5.device)
+        for start in range(0, flat.shape[0], chunk):
+            part = slice(start, start + chunk)
+            h = torch.relu_((flat[part] / scale[part]).to(dtype) @ w_in)
+            for w1, c1, w2, b3 in blocks:
+                t = torch.relu_(torch.addmm(c1, h, w1))
+                h.add_(b3).addmm_(t, w2)
+            logits[part] = torch.addmm(b_out, h.add_(bias).relu_(), w_out)
+        scores = torch.exp_(logits.reshape(*lead, 4))
+        if self.blackbox_skip:
+            bb = collapsed_edge_weights(stencils5) if blackbox is None else blackbox
+            return scores.mul_(bb.clamp_min(_MIN_WEIGHT))
+        return scores
+
+    @torch.no_grad()
+    def _folded(self, dtype: torch.dtype, device: torch.device) -> tuple:
+        """Transposed weights in ``dtype`` with biases folded: ``lin1(h + b1) + b2 =
+        h W1ᵀ + (b1 W1 1 + b2)`` and ``scale · lin2(t) = t (scale W2)ᵀ``."""
+
+        def cast(t: Tensor) -> Tensor:
+            return t.detach().to(dtype=dtype, device=device)
+
+        blocks = []
+        for blk in self.body:
+            w1 = blk.lin1.weight.detach()
+            c1 = blk.b1 * w1.sum(dim=1) + blk.b2
+            blocks.append((cast(w1.t()).contiguous(), cast(c1),
+                           cast((blk.scale * blk.lin2.weight).t()).contiguous(), cast(blk.b3)))
+        head = (cast(self.bias), cast(self.out.weight.t()).contiguous(), cast(self.out.bias))
+        return cast(self.inp.weight.t()).contiguous(), blocks, head
+
+
+def learned_pstencil(
+    net: ProlongationNet,
+    stencil: Tensor,
+    periodic: bool = False,
+    precision: str | None = None,
+) -> Tensor:
     """P-stencils ``(..., nc, nc, 3, 3)`` of the learned prolongation for fine stencils
     ``(..., n, n, 3, 3)`` (C-points at odd fine indices; see ``pdesolve.discretize.prolongation``).
+
+    ``precision=None`` runs ``net`` itself (differentiable, in the network's dtype: training);
+    ``"float32"`` or ``"float64"`` runs ``net.infer`` (no autograd, batched, the network in
+    that dtype, everything else and the result in float64).
     """
-    param = next(net.parameters())
-    stencil = stencil.to(dtype=param.dtype, device=param.device)
-    s5 = gather_neighbour_stencils(stencil, periodic)
-    scores = net(s5)
-    fallback = None if periodic else collapsed_edge_weights(s5)
+    if precision is None:
+        param = next(net.parameters())
+        stencil = stencil.to(dtype=param.dtype, device=param.device)
+        s5 = gather_neighbour_stencils(stencil, periodic)
+        scores = net(s5)
+        fallback = None if periodic else collapsed_edge_weights(s5)
+    else:
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+        stencil = stencil.to(dtype=torch.float64, device=next(net.parameters()).device)
+        scores, fallback = _batched_scores(net, stencil, periodic, getattr(torch, precision))
     edge = pair_normalise(scores, periodic=periodic, fallback=fallback)
     return corner_weights(stencil, edge)
+
+
+def _batched_scores(
+    net: ProlongationNet, stencil: Tensor, periodic: bool, dtype: torch.dtype, rows: int = 8
+) -> tuple[Tensor, Tensor | None]:
+    """Network scores and collapsed-rule edge weights (None when periodic), computed ``rows``
+    coarse rows at a time on Dirichlet grids (the 5-stencil gathers stay in cache)."""
+    if periodic or stencil.ndim != 4:
+        s5 = gather_neighbour_stencils(stencil, periodic)
+        bb = collapsed_edge_weights(s5)
+        return net.infer(s5, dtype=dtype, blackbox=bb), None if periodic else bb
+    nc = (stencil.shape[0] - 1) // 2
+    scores = torch.empty(nc, nc, 4, dtype=stencil.dtype, device=stencil.device)
+    edges = torch.empty_like(scores)
+    layers = net._folded(dtype, stencil.device)
+    with torch.no_grad():
+        for i0 in range(0, nc, rows):
+            i1 = min(i0 + rows, nc)
+            # fine rows 2 i0 .. 2 i1 hold the centre, left and right lines of coarse rows i0..i1-1
+            s5 = gather_neighbour_stencils(stencil[2 * i0 : 2 * i1 + 1])
+            edges[i0:i1] = collapsed_edge_weights(s5)
+            scores[i0:i1] = net._infer(s5, layers, dtype, rows * nc, edges[i0:i1])
+    return scores, edges
 
 
 def load_prolongation_net(path: str, map_location: str = "cpu") -> ProlongationNet:

@@ -26,7 +26,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from pdesolve.linalg.petsc import (
-    csr_to_petsc,
     gather_vector,
     ksp_with_options,
     petsc,
@@ -37,35 +36,41 @@ from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers.base import ConvergedReason, SolveResult, StoppingRule
 
 
-def _rect_to_petsc(P: sp.csr_matrix, comm):
-    """A sequential-layout PETSc AIJ matrix of a rectangular ``P`` (single rank)."""
+def aij_from_csr(A: sp.spmatrix, comm=None):
+    """A sequential PETSc AIJ matrix on the CSR arrays of ``A`` themselves (one rank; no copy
+    when the index type is PETSc's: the matrix holds the arrays, so later in-place changes to
+    ``A``'s values show in it)."""
     PETSc = petsc()
-    P = sp.csr_matrix(P)
-    M = PETSc.Mat().createAIJ(
-        size=P.shape,
-        csr=(P.indptr.astype(PETSc.IntType), P.indices.astype(PETSc.IntType), P.data),
-        comm=comm,
-    )
+    A = sp.csr_matrix(A)
+    csr = (A.indptr.astype(PETSc.IntType, copy=False),
+           A.indices.astype(PETSc.IntType, copy=False), A.data)
+    M = PETSc.Mat().createAIJWithArrays(A.shape, csr, comm=comm or PETSc.COMM_SELF)
+    M.setAttr("pdesolve_csr", csr)  # the arrays live as long as the matrix
     M.assemble()
     return M
 
 
-def pcmg_options(cycle: str = "V") -> dict[str, object]:
-    """PETSc options (without prefix) of the PCMG preconditioner used here."""
+def pc_options(cycle: str = "V", galerkin: bool = True, sweeps: int = 1) -> dict[str, object]:
+    """PETSc options (without prefix) that make a PC the PCMG used here.
+
+    ``galerkin``: PETSc forms the coarse operators from the interpolations
+    (``-pc_mg_galerkin both``); otherwise the caller sets each level's operator. ``sweeps``:
+    Gauss–Seidel sweeps down and up per level.
+    """
     if cycle not in ("V", "W"):
         raise ValueError(f"PETSc PCMG runs V or W cycles here, got {cycle!r}")
+    if sweeps < 1:
+        raise ValueError(f"sweeps must be >= 1, got {sweeps}")
     return {
-        "ksp_type": "cg",
-        "ksp_norm_type": "unpreconditioned",
         "pc_type": "mg",
-        "pc_mg_galerkin": "both",
+        "pc_mg_galerkin": "both" if galerkin else "none",
         "pc_mg_distinct_smoothup": None,
         "mg_levels_ksp_type": "richardson",
-        "mg_levels_ksp_max_it": 1,
+        "mg_levels_ksp_max_it": sweeps,
         "mg_levels_pc_type": "sor",
         "mg_levels_pc_sor_forward": None,
         "mg_levels_up_ksp_type": "richardson",
-        "mg_levels_up_ksp_max_it": 1,
+        "mg_levels_up_ksp_max_it": sweeps,
         "mg_levels_up_pc_type": "sor",
         "mg_levels_up_pc_sor_backward": None,
         "mg_coarse_ksp_type": "preonly",
@@ -74,11 +79,48 @@ def pcmg_options(cycle: str = "V") -> dict[str, object]:
     }
 
 
+def pcmg_options(cycle: str = "V", galerkin: bool = True) -> dict[str, object]:
+    """PETSc options (without prefix) of KSPCG + the PCMG used here."""
+    return {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned",
+            **pc_options(cycle, galerkin)}
+
+
+def configure_pcmg(pc, interpolations: Sequence, operators: Sequence | None = None,
+                   cycle: str = "V", sweeps: int = 1) -> list[str]:
+    """Make ``pc`` (of a KSP whose operators are set) the PCMG over PETSc ``interpolations``
+    (finest first), ``sweeps`` Gauss–Seidel sweeps down and up per level.
+
+    ``operators`` are the coarse operators, finest first (one per interpolation); None lets
+    PETSc form them by Galerkin products. The options go under the PC's own prefix; returns
+    their names (pass them to ``remove_options`` once the KSP is destroyed).
+    """
+    if operators is not None and len(operators) != len(interpolations):
+        raise ValueError(f"{len(interpolations)} interpolations need as many coarse operators, "
+                         f"got {len(operators)}")
+    PETSc = petsc()
+    prefix = pc.getOptionsPrefix() or ""
+    database = PETSc.Options()
+    names = []
+    for key, value in pc_options(cycle, galerkin=operators is None, sweeps=sweeps).items():
+        database.setValue(prefix + key, value)
+        names.append(prefix + key)
+    nlev = len(interpolations) + 1
+    pc.setType("mg")
+    pc.setMGLevels(nlev)
+    for k, P in enumerate(interpolations):  # PETSc level nlev-1 is the finest
+        pc.setMGInterpolation(nlev - 1 - k, P)
+    for k, Ac in enumerate(operators or ()):
+        pc.getMGSmoother(nlev - 2 - k).setOperators(Ac)
+    pc.setFromOptions()
+    return names
+
+
 class PCMGKSP:
     """A set-up PETSc KSPCG + PCMG over user prolongations (finest first); one rank only.
 
     ``ksp``, ``pc`` and the PETSc matrix ``A`` are attributes; ``pc.apply(r, z)`` is one cycle
-    (``z = M⁻¹ r``). Call ``destroy()`` when done (it also removes the prefixed options).
+    (``z = M⁻¹ r``). ``operators`` (coarse operators, finest first, scipy sparse) skip PETSc's
+    Galerkin products. Call ``destroy()`` when done (it also removes the prefixed options).
 
     >>> import numpy as np, pdesolve
     >>> from pdesolve.solvers.multigrid import MultigridHierarchy
@@ -92,23 +134,21 @@ class PCMGKSP:
     """
 
     def __init__(self, A: sp.spmatrix, prolongations: Sequence[sp.csr_matrix],
-                 cycle: str = "V") -> None:
+                 cycle: str = "V", operators: Sequence[sp.spmatrix] | None = None) -> None:
         PETSc = petsc()
         comm = PETSc.COMM_SELF
         if PETSc.COMM_WORLD.getSize() > 1:
             raise ValueError("PCMG with user prolongations runs on one rank in pdesolve")
-        self.options = pcmg_options(cycle)
-        self.A = csr_to_petsc(sp.csr_matrix(A), comm)
-        self._mats = [_rect_to_petsc(P, comm) for P in prolongations]
-        nlev = len(self._mats) + 1
-        self.levels = nlev
-        self.ksp, self._names = ksp_with_options(comm, self.options, tag="pdesolve_pcmg")
+        self.options = pcmg_options(cycle, galerkin=operators is None)
+        self.A = aij_from_csr(A, comm)
+        self._mats = [aij_from_csr(P, comm) for P in prolongations]
+        self._ops = [aij_from_csr(Ac, comm) for Ac in operators or ()]
+        self.levels = len(self._mats) + 1
+        self.ksp, self._names = ksp_with_options(
+            comm, {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned"}, tag="pdesolve_pcmg")
         self.ksp.setOperators(self.A)
         self.pc = self.ksp.getPC()
-        self.pc.setType("mg")
-        self.pc.setMGLevels(nlev)
-        for k, P in enumerate(self._mats):  # PETSc level nlev-1 is the finest
-            self.pc.setMGInterpolation(nlev - 1 - k, P)
+        self._names += configure_pcmg(self.pc, self._mats, self._ops or None, cycle)
         self.ksp.setFromOptions()
         self.ksp.setUp()
 
@@ -116,7 +156,7 @@ class PCMGKSP:
         """Free the PETSc objects and remove this solver's options."""
         remove_options(self._names)
         self._names = []
-        for obj in (self.ksp, self.A, *self._mats):
+        for obj in (self.ksp, self.A, *self._mats, *self._ops):
             obj.destroy()
 
 
@@ -126,12 +166,16 @@ def solve_petsc_cg_pcmg(
     stopping: StoppingRule,
     x0: np.ndarray | None = None,
     cycle: str = "V",
+    operators: Sequence[sp.spmatrix] | None = None,
 ) -> SolveResult:
-    """KSPCG + PCMG over ``prolongations`` (finest first) for ``system``; one rank only."""
+    """KSPCG + PCMG over ``prolongations`` (finest first) for ``system``; one rank only.
+
+    ``operators``: the coarse operators (finest first) instead of PETSc's Galerkin products.
+    """
     PETSc = petsc()
     comm = PETSc.COMM_SELF
     t0 = time.perf_counter()
-    solver = PCMGKSP(system.A, prolongations, cycle)
+    solver = PCMGKSP(system.A, prolongations, cycle, operators)
     ksp, A = solver.ksp, solver.A
     b = vector_to_petsc(system.b, comm)
     x = vector_to_petsc(np.zeros_like(system.b) if x0 is None else x0, comm)

@@ -41,7 +41,7 @@ SMOOTHERS = ("gauss_seidel", "red_black", "jacobi")
 def periodic_fe_stencil(g: Tensor) -> Tensor:
     """Bilinear-FE 9-point stencils ``(..., b, b, 3, 3)`` on a periodic grid, cell coefficients
     ``g`` ``(..., b, b)`` (cell ``(i, j)`` has node ``(i, j)`` as its lower-left corner), unscaled
-    (no ``1/h²``), as in METHODS.md §2.1."""
+    (no ``1/h²``)."""
     sw = torch.roll(g, shifts=(1, 1), dims=(-2, -1))
     se = torch.roll(g, shifts=1, dims=-1)
     nw = torch.roll(g, shifts=1, dims=-2)

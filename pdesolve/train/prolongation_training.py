@@ -5,7 +5,8 @@ with the bilinear-FE stencil; the loss is the two-grid ``||M_θ||_F²`` over blo
 (``pdesolve.train.block_fourier``), max over θ by default. Curriculum over periodic grid sizes
 (default ``[16, 16, 32]``): after each stage, Galerkin coarse problems are added — fresh 16×16
 periodic log-normal problems coarsened with the current network to 8×8 blocks, whose 9-point
-stencils are no longer FE-like (METHODS.md §2.5). Float64 / complex128 throughout.
+stencils are no longer FE-like (see ``docs/methods/learned_multigrid.md``). Float64 / complex128
+throughout.
 
 Retrain from scratch (about 15 minutes on one core)::
 

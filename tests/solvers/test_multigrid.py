@@ -226,7 +226,7 @@ def test_untrained_network_with_skip_is_blackbox_in_the_interior() -> None:
 
 
 def test_shipped_learned_prolongation_against_blackbox() -> None:
-    # The criterion: learned V(1,1) factor below black-box's on >= 80% of 20 seeded
+    # The acceptance criterion: learned V(1,1) factor below black-box's on >= 80% of 20 seeded
     # log-normal problems at n = 63. Measured with the shipped checkpoint (fine-tuned with the
     # S C S loss, data/learned_multigrid/README.md) on seed sets never used for model choice:
     # 90/100 on seeds 4000-4099 (every set of 20 at >= 17), 91/100 on these seeds 2000-2099
@@ -244,7 +244,7 @@ def test_shipped_learned_prolongation_against_blackbox() -> None:
         f_ours, f_bb = ours.convergence_factor(**kw), bb.convergence_factor(**kw)
         wins.append(f_ours < f_bb)
         ratios.append(f_ours / f_bb)
-    assert sum(wins[:20]) >= 16, sum(wins[:20])  # the 80% of 20
+    assert sum(wins[:20]) >= 16, sum(wins[:20])  # 80% of 20
     assert sum(wins) >= 32, sum(wins)
     assert np.mean(ratios) < 0.95, np.mean(ratios)
     assert max(ratios) < 1.2, max(ratios)
