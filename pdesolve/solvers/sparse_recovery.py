@@ -23,6 +23,7 @@ from torch import Tensor
 
 from pdesolve.linalg.proximal import batched_norm, project_l2_ball, soft_threshold
 from pdesolve.linalg.system import LinearSystem
+from pdesolve.nn.checkpoint import check_device
 from pdesolve.solvers.base import ConvergedReason, Solver, SolveResult
 
 __all__ = [
@@ -101,6 +102,7 @@ class InverseSolver(Solver):
         device: str = "cpu",
         f_star: float | None = None,
     ) -> None:
+        check_device(device)
         super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
         self.lam = lam
         self.weights = weights
