@@ -413,7 +413,7 @@ class Check:
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
             def step(model: Any = model, A: Any = A, bd: Tensor = bd, md: Tensor = md,
-                     opt: Any = opt, keep: bool = False) -> Any:  # fmt: skip
+                     opt: Any = opt, keep: bool = False, dev: str = dev) -> Any:  # fmt: skip
                 opt.zero_grad()
                 loss = dcdm_loss(bd, model(bd[:, None])[:, 0] * md, A)
                 loss.backward()
@@ -479,7 +479,7 @@ class Check:
             opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 
             def step(model: Any = model, xd: Tensor = xd, yd: Tensor = yd, opt: Any = opt,
-                     keep: bool = False) -> Any:  # fmt: skip
+                     keep: bool = False, dev: str = dev) -> Any:  # fmt: skip
                 opt.zero_grad()
                 feats, _ = mixing(model.features(xd), yd, class_prob,
                                   torch.Generator().manual_seed(1))
