@@ -46,8 +46,8 @@ from pdesolve.io import markdown_table  # noqa: E402
 SIZES: dict[str, dict[str, Any]] = {
     "full": {
         "pinn_steps": 200, "pinn_agree_steps": 20, "pinn_batch": 2000, "pinn_width": 40,
-        "dcdm_n2": 128, "dcdm_n3": 128, "dcdm_maxiter2": 1000, "dcdm_maxiter3": 600,
-        "dcdm_cpu_iters3": 3, "dcdm_compare_iters": 10, "prolong_n": 1023, "firenet_n": 256,
+        "dcdm_n2": 128, "dcdm_n3": 128, "dcdm_maxiter2": 1000, "dcdm_maxiter3": 400,
+        "dcdm_cpu_iters3": 3, "dcdm_compare_iters": 10, "dcdm_agree_n3": 64, "prolong_n": 1023, "firenet_n": 256,
         "firenet_restarts": 40, "firenet_agree_restarts": 4, "curveball_points": 4096,
         "curveball_width": 64, "curveball_steps": 6, "unet_side": 256, "unet_batch": 8,
         "train_dcdm_n": 128, "train_batch": 8, "imbalance_batch": 512, "repeats": 5,
@@ -121,9 +121,10 @@ def rel_diff(a: Any, b: Any) -> float:
 class Check:
     """Runs the components and collects one row per measurement."""
 
-    def __init__(self, mode: str, devices: list[str]) -> None:
-        self.mode, self.devices, self.s = mode, devices, SIZES[mode]
-        self.cuda = "cuda" in devices
+    def __init__(self, mode: str, pairs: list[tuple[str, str]]) -> None:
+        """``pairs``: ``(role, device)``, roles "cuda" (the GPU half) and "cpu"."""
+        self.mode, self.pairs, self.s = mode, pairs, SIZES[mode]
+        self.cuda = len(pairs) == 2  # two devices: agreement is checked
         self.rows: list[dict[str, Any]] = []
 
     def row(self, component: str, size: str, dtype: str, times: dict[str, float],
@@ -171,18 +172,18 @@ class Check:
 
         outs, times = {}, {}
         k = s["pinn_agree_steps"]
-        for dev in self.devices:
+        for role, dev in self.pairs:
             tr = trainer(dev, k)
             t = time.perf_counter()
             tr.fit()
             sync(dev)
-            times[dev] = (time.perf_counter() - t) / k
-            outs[dev] = tr.evaluate(probe)
+            times[role] = (time.perf_counter() - t) / k
+            outs[role] = tr.evaluate(probe)
         diff = rel_diff(outs["cuda"], outs["cpu"]) if self.cuda else None
         self.row("pinn_raf_agree", f"2D, {k} Adam steps, batch {s['pinn_batch']}", "float64",
                  times, diff, TOL_F64 * 1e3, True,
                  "s per step (fit/steps, incl. set-up); difference of u on 500 points")  # fmt: skip
-        dev = self.devices[0]
+        role, dev = self.pairs[0]
         tr = trainer(dev, s["pinn_steps"])
         t = time.perf_counter()
         hist = tr.fit()
@@ -191,7 +192,7 @@ class Check:
         rms = hist["residual_rms"]
         ok = bool(rms[-1] < rms[0] and math.isfinite(hist["relative_l2"][-1]))
         self.row("pinn_raf_train", f"2D, {s['pinn_steps']} Adam steps", "float64",
-                 {dev: total}, None, None, ok,
+                 {role: total}, None, None, ok,
                  f"whole fit on {dev}; residual RMS {rms[0]:.3g} -> {rms[-1]:.3g}, "
                  f"rel. L2 {hist['relative_l2'][-1]:.3g}")  # fmt: skip
 
@@ -201,28 +202,34 @@ class Check:
         n = s[f"dcdm_n{dim}"]
         system = pdesolve.get_problem("pressure_poisson", dim=dim, n=n).discretize()
         size = f"{n}^{dim}"
-        r = np.random.default_rng(0).standard_normal(system.size)
+        # float64 CPU convolutions are ~10x slower than float32: at 128^3 they agree on 64^3
+        n64 = s.get(f"dcdm_agree_n{dim}", n)
+        systems = {"float32": system, "float64": system if n64 == n else pdesolve.get_problem(
+            "pressure_poisson", dim=dim, n=n64).discretize()}  # fmt: skip
         # inference: the preconditioner map r -> f(r/||r||) (host vector in, host vector out)
         outs, times, net_times = {}, {}, {}
         for dtype in ("float64", "float32"):
-            for dev in self.devices:
+            sys_ = systems[dtype]
+            r = np.random.default_rng(0).standard_normal(sys_.size)
+            for role, dev in self.pairs:
                 pc = pdesolve.get_preconditioner("dcdm_network", device=dev, dtype=dtype)
-                pc.setup(system)
-                big_cpu = dev == "cpu" and self.cuda
+                pc.setup(sys_)
+                big_cpu = role == "cpu" and self.cuda
                 with strict_fp32():
-                    outs[dtype, dev] = pc.apply(r)
+                    outs[dtype, role] = pc.apply(r)
                 if dtype == "float32":
                     reps = 1 if big_cpu else s["repeats"]
-                    times[dev], _ = bench(lambda pc=pc: pc.apply(r), dev, reps, 0 if big_cpu else 1)
+                    warm = 0 if big_cpu else 1
+                    times[role], _ = bench(lambda pc=pc, r=r: pc.apply(r), dev, reps, warm)
                     net = pc.network_.model
-                    x = torch.randn((1, 1) + system.grid.shape, device=dev)
+                    x = torch.randn((1, 1) + sys_.grid.shape, device=dev)
                     with torch.no_grad():
-                        net_times[dev], _ = bench(lambda net=net, x=x: net(x), dev, reps,
-                                                  0 if big_cpu else 1)  # fmt: skip
+                        net_times[role], _ = bench(lambda net=net, x=x: net(x), dev, reps, warm)
         for dtype, tol in (("float64", TOL_F64), ("float32", TOL_F32)):
             diff = rel_diff(outs[dtype, "cuda"], outs[dtype, "cpu"]) if self.cuda else None
-            finite = bool(np.all(np.isfinite(outs[dtype, self.devices[-1]])))
-            self.row(f"dcdm{dim}d_inference_agree", size, dtype, {}, diff, tol, finite,
+            finite = bool(np.all(np.isfinite(outs[dtype, self.pairs[-1][0]])))
+            m = systems[dtype].grid.shape[0]
+            self.row(f"dcdm{dim}d_inference_agree", f"{m}^{dim}", dtype, {}, diff, tol, finite,
                      "network direction of one residual (TF32 off)")  # fmt: skip
         self.row(f"dcdm{dim}d_inference", size, "float32", times, None, None, True,
                  "s per preconditioner apply (host vector in and out)")
@@ -230,23 +237,23 @@ class Check:
                  "s per forward pass on a device tensor")
         # full solve
         results, solve_times = {}, {}
-        for dev in self.devices:
+        for role, dev in self.pairs:
             maxiter = s[f"dcdm_maxiter{dim}"]
-            if dev == "cpu" and self.cuda and dim == 3:
+            if role == "cpu" and self.cuda and dim == 3:
                 maxiter = s["dcdm_cpu_iters3"]
             solver = pdesolve.get_solver("dcdm", device=dev, rtol=1e-8, maxiter=maxiter)
             solver.setup(system)
             sync(dev)
             t = time.perf_counter()
-            results[dev] = solver.solve(system.b)
+            results[role] = solver.solve(system.b)
             sync(dev)
-            solve_times[dev] = time.perf_counter() - t
+            solve_times[role] = time.perf_counter() - t
             solver.close()
         k = min(s["dcdm_compare_iters"], *(len(res.residual_norms) for res in results.values()))
         diff = None
         if self.cuda:
             diff = rel_diff(results["cuda"].residual_norms[:k], results["cpu"].residual_norms[:k])
-        main = results[self.devices[0]]
+        main = results[self.pairs[0][0]]
         ok = bool(main.converged and main.residual_norms[-1] <= 1e-8 * system.b_norm * (1 + 1e-9))
         iters = {dev: res.iterations for dev, res in results.items()}
         self.row(f"dcdm{dim}d_solve", size, "float32 net, float64 CG", solve_times, diff,
@@ -264,14 +271,14 @@ class Check:
             "diffusion", dim=2, n=n, coefficient="lognormal", scheme="fe9", seed=0,
         ).discretize().stencil)  # fmt: skip
         outs, times = {}, {}
-        for dev in self.devices:
+        for role, dev in self.pairs:
             net = load_prolongation_net(str(DEFAULT_CHECKPOINT), map_location=dev)
             st = stencil.to(dev)
-            reps = 1 if dev == "cpu" and self.cuda else self.s["repeats"]
+            reps = 1 if role == "cpu" and self.cuda else self.s["repeats"]
             with torch.no_grad(), strict_fp32():
-                outs[dev] = learned_pstencil(net, st)
-                times[dev], _ = bench(lambda net=net, st=st: learned_pstencil(net, st), dev, reps)
-        p = outs[self.devices[0]].cpu()
+                outs[role] = learned_pstencil(net, st)
+                times[role], _ = bench(lambda net=net, st=st: learned_pstencil(net, st), dev, reps)
+        p = outs[self.pairs[0][0]].cpu()
         unity = float((p[:-1, :, 2, 1] + p[1:, :, 0, 1] - 1).abs().max())
         diff = rel_diff(outs["cuda"], outs["cpu"]) if self.cuda else None
         self.row("prolongation_net", f"{n}^2 fine grid", str(p.dtype).replace("torch.", ""),
@@ -286,25 +293,25 @@ class Check:
         problem = pdesolve.get_problem("compressed_sensing", n=n, rate=0.25)
         k = s["firenet_agree_restarts"]
         outs, times = {}, {}
-        for dev in self.devices:
+        for role, dev in self.pairs:
             def run(dev: str = dev, restarts: int = k) -> Any:
                 return pdesolve.solve(problem, method="firenet", device=dev, inner_iterations=5,
                                       restarts=restarts)  # fmt: skip
 
-            reps = 1 if dev == "cpu" and self.cuda else s["repeats"]
-            times[dev], res = bench(run, dev, reps, 0 if dev == "cpu" and self.cuda else 1)
-            times[dev] /= 5 * k
-            outs[dev] = res
+            reps = 1 if role == "cpu" and self.cuda else s["repeats"]
+            times[role], res = bench(run, dev, reps, 0 if role == "cpu" and self.cuda else 1)
+            times[role] /= 5 * k
+            outs[role] = res
         diff = rel_diff(outs["cuda"].x, outs["cpu"].x) if self.cuda else None
-        norms = outs[self.devices[0]].residual_norms
+        norms = outs[self.pairs[0][0]].residual_norms
         self.row("firenet_agree", f"N = {n}, {k} restarts x 5", "float64", times, diff, TOL_F64,
                  bool(norms[-1] < norms[0]), "s per layer (one A and one A*)")  # fmt: skip
-        dev = self.devices[0]
+        role, dev = self.pairs[0]
         full = s["firenet_restarts"]
         t, res = bench(lambda: pdesolve.solve(problem, method="firenet", device=dev,
                                               inner_iterations=5, restarts=full),
                        dev, 3 if self.cuda else 1)  # fmt: skip
-        self.row("firenet", f"N = {n}, {full} restarts x 5", "float64", {dev: t}, None, None,
+        self.row("firenet", f"N = {n}, {full} restarts x 5", "float64", {role: t}, None, None,
                  bool(res.residual_norms[-1] < res.residual_norms[0]),
                  f"whole network on {dev}; relative error {res.info.get('relative_error', 'n/a')}")
 
@@ -320,7 +327,7 @@ class Check:
         torch.manual_seed(0)
         base = MLP(2, 1, width=s["curveball_width"], depth=3).double()
         params, times, losses = {}, {}, {}
-        for dev in self.devices:
+        for role, dev in self.pairs:
             model = MLP(2, 1, width=s["curveball_width"], depth=3).double().to(dev)
             model.load_state_dict(base.state_dict())
             xd, yd = x.to(dev), y.to(dev)
@@ -337,11 +344,11 @@ class Check:
                 hist.append(float(opt.step(closure)))
                 sync(dev)
                 step_times.append(time.perf_counter() - t)
-            times[dev] = statistics.median(step_times[1:])
-            params[dev] = torch.cat([p.detach().flatten().cpu() for p in model.parameters()])
-            losses[dev] = hist
+            times[role] = statistics.median(step_times[1:])
+            params[role] = torch.cat([p.detach().flatten().cpu() for p in model.parameters()])
+            losses[role] = hist
         diff = rel_diff(params["cuda"], params["cpu"]) if self.cuda else None
-        h = losses[self.devices[0]]
+        h = losses[self.pairs[0][0]]
         self.row("curveball_step", f"MLP width {s['curveball_width']}, "
                  f"{s['curveball_points']} points", "float64", times, diff, TOL_F64, h[-1] < h[0],
                  f"median s per step after the first; parameters after {s['curveball_steps']} "
@@ -358,19 +365,19 @@ class Check:
         shape = (s["unet_batch"], 1, s["unet_side"], s["unet_side"])
         x, target = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
         fwd, step, outs, grads = {}, {}, {}, {}
-        for dev in self.devices:
+        for role, dev in self.pairs:
             net = UNet(features=16, depth=3).to(dev)
             net.load_state_dict(base.state_dict())
             xd, td = x.to(dev), target.to(dev)
             with torch.no_grad(), strict_fp32():
-                outs[dev] = net(xd)
-            reps = 1 if dev == "cpu" and self.cuda else s["repeats"]
+                outs[role] = net(xd)
+            reps = 1 if role == "cpu" and self.cuda else s["repeats"]
             with torch.no_grad():
-                fwd[dev], _ = bench(lambda net=net, xd=xd: net(xd), dev, reps)
+                fwd[role], _ = bench(lambda net=net, xd=xd: net(xd), dev, reps)
             with strict_fp32():
                 net.zero_grad()
                 torch.mean((net(xd) - td) ** 2).backward()
-                grads[dev] = torch.cat([p.grad.flatten().cpu() for p in net.parameters()])
+                grads[role] = torch.cat([p.grad.flatten().cpu() for p in net.parameters()])
             opt = torch.optim.Adam(net.parameters(), lr=1e-4)
 
             def train_step(net: Any = net, xd: Tensor = xd, td: Tensor = td, opt: Any = opt
@@ -381,7 +388,7 @@ class Check:
                 opt.step()
                 return loss
 
-            step[dev], _ = bench(train_step, dev, reps)
+            step[role], _ = bench(train_step, dev, reps)
         size = f"{s['unet_batch']} x {s['unet_side']}^2"
         d_out = rel_diff(outs["cuda"], outs["cpu"]) if self.cuda else None
         d_grad = rel_diff(grads["cuda"], grads["cpu"]) if self.cuda else None
@@ -405,7 +412,7 @@ class Check:
         torch.manual_seed(0)
         base = DCDMNet(2, levels=4)
         times, grads, losses = {}, {}, {}
-        for dev in self.devices:
+        for role, dev in self.pairs:
             model = DCDMNet(2, levels=4).to(dev)
             model.load_state_dict(base.state_dict())
             A = StencilOperator(system.stencil, dtype=torch.float32, device=dev)
@@ -413,24 +420,24 @@ class Check:
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
             def step(model: Any = model, A: Any = A, bd: Tensor = bd, md: Tensor = md,
-                     opt: Any = opt, keep: bool = False, dev: str = dev) -> Any:  # fmt: skip
+                     opt: Any = opt, keep: bool = False, role: str = role) -> Any:  # fmt: skip
                 opt.zero_grad()
                 loss = dcdm_loss(bd, model(bd[:, None])[:, 0] * md, A)
                 loss.backward()
                 if keep:
-                    grads[dev] = torch.cat([p.grad.flatten().cpu() for p in model.parameters()])
-                    losses[dev] = float(loss.detach())
+                    grads[role] = torch.cat([p.grad.flatten().cpu() for p in model.parameters()])
+                    losses[role] = float(loss.detach())
                     return loss
                 opt.step()
                 return loss
 
             with strict_fp32():
                 step(keep=True)
-            reps = 1 if dev == "cpu" and self.cuda else s["repeats"]
-            times[dev], _ = bench(step, dev, reps)
+            reps = 1 if role == "cpu" and self.cuda else s["repeats"]
+            times[role], _ = bench(step, dev, reps)
         diff = rel_diff(grads["cuda"], grads["cpu"]) if self.cuda else None
         self.row("dcdm_trainer_step", f"batch {s['train_batch']} x {n}^2", "float32", times, diff,
-                 TOL_F32 * 10, math.isfinite(losses[self.devices[0]]),
+                 TOL_F32 * 10, math.isfinite(losses[self.pairs[0][0]]),
                  "gradient of dcdm_loss compared (TF32 off)")  # fmt: skip
 
     def train_prolongation(self) -> None:
@@ -439,21 +446,21 @@ class Check:
 
         threads = torch.get_num_threads()
         logs, times = {}, {}
-        for dev in self.devices:
+        for role, dev in self.pairs:
             cfg = TrainConfig(width=16, blocks=2, samples=64, test_samples=8, test_n=16, batch=32,
                               curriculum=(16,), device=dev, threads=threads)  # fmt: skip
             t = time.perf_counter()
             with strict_fp32():
                 net, log = train(cfg)
             sync(dev)
-            times[dev] = time.perf_counter() - t
-            logs[dev] = [v for rec in log for k, v in rec.items()
+            times[role] = time.perf_counter() - t
+            logs[role] = [v for rec in log for k, v in rec.items()
                          if isinstance(v, float) and "loss" in k]  # fmt: skip
             params = torch.cat([p.detach().flatten().cpu() for p in net.parameters()])
-            logs[dev + "_params"] = params
+            logs[role + "_params"] = params
         torch.set_num_threads(threads)
         diff = rel_diff(logs["cuda_params"], logs["cpu_params"]) if self.cuda else None
-        ok = all(math.isfinite(v) for v in logs[self.devices[0]])
+        ok = all(math.isfinite(v) for v in logs[self.pairs[0][0]])
         self.row("prolongation_trainer", "64 samples of 16^2, 2 steps", "float64", times, diff,
                  TOL_F64, ok, "whole tiny train() run; trained parameters compared")
 
@@ -472,31 +479,31 @@ class Check:
         torch.manual_seed(0)
         base = FeatureClassifier((16, 16), 10, kind="cnn", width=64)
         times, grads = {}, {}
-        for dev in self.devices:
+        for role, dev in self.pairs:
             model = FeatureClassifier((16, 16), 10, kind="cnn", width=64).to(dev)
             model.load_state_dict(base.state_dict())
             xd, yd = x.to(dev), labels.to(dev)
             opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 
             def step(model: Any = model, xd: Tensor = xd, yd: Tensor = yd, opt: Any = opt,
-                     keep: bool = False, dev: str = dev) -> Any:  # fmt: skip
+                     keep: bool = False, role: str = role) -> Any:  # fmt: skip
                 opt.zero_grad()
                 feats, _ = mixing(model.features(xd), yd, class_prob,
                                   torch.Generator().manual_seed(1))
                 loss = torch.nn.functional.cross_entropy(model.head(feats), yd)
                 loss.backward()
                 if keep:
-                    grads[dev] = torch.cat([p.grad.flatten().cpu() for p in model.parameters()])
+                    grads[role] = torch.cat([p.grad.flatten().cpu() for p in model.parameters()])
                     return loss
                 opt.step()
                 return loss
 
             with strict_fp32():
                 step(keep=True)
-            times[dev], _ = bench(step, dev, s["repeats"])
+            times[role], _ = bench(step, dev, s["repeats"])
         diff = rel_diff(grads["cuda"], grads["cpu"]) if self.cuda else None
         self.row("imbalance_trainer_step", f"batch {s['imbalance_batch']} x 16^2, CNN", "float32",
-                 times, diff, TOL_F32, bool(torch.isfinite(grads[self.devices[0]]).all()),
+                 times, diff, TOL_F32, bool(torch.isfinite(grads[self.pairs[0][0]]).all()),
                  "Procrustean feature mixing + CE + SGD; gradient compared")  # fmt: skip
 
     def checkpoints(self) -> None:
@@ -507,7 +514,8 @@ class Check:
         x = torch.randn(1, 1, 32, 32)
         diffs = []
         with tempfile.TemporaryDirectory() as tmp:
-            pairs = [("cuda", "cpu"), ("cpu", "cuda")] if self.cuda else [("cpu", "cpu")]
+            devs = [dev for _, dev in self.pairs]
+            pairs = [(devs[0], devs[-1]), (devs[-1], devs[0])] if self.cuda else [(devs[0],) * 2]
             for src, dst in pairs:
                 model = DCDMNet(2, levels=3).to(src)
                 path = Path(tmp) / f"{src}.pt"
@@ -528,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (default without CUDA)")
     parser.add_argument("--only", default="", help="comma-separated components (default: all)")
+    parser.add_argument("--gpu-device", default="cuda",
+                        help="device of the GPU half (cpu: test the two-device path without one)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
@@ -536,11 +546,13 @@ def main(argv: list[str] | None = None) -> int:
     print(report, flush=True)
     cuda = torch.cuda.is_available()
     mode = "tiny" if args.tiny or not cuda else "full"
-    devices = ["cuda", "cpu"] if cuda else ["cpu"]
-    if not cuda:
+    two = cuda or args.gpu_device != "cuda"
+    pairs = [("cuda", args.gpu_device), ("cpu", "cpu")] if two else [("cpu", "cpu")]
+    devices = [dev for _, dev in pairs]
+    if not two:
         print("no CUDA device: running the CPU half only, at tiny sizes; no agreement checked",
               flush=True)
-    check = Check(mode, devices)
+    check = Check(mode, pairs)
     components = {
         "pinn": check.pinn, "dcdm2d": lambda: check.dcdm(2), "dcdm3d": lambda: check.dcdm(3),
         "prolongation": check.prolongation, "firenet": check.firenet,
@@ -573,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{total:.1f} s in all; load average {load}; {torch.get_num_threads()} torch threads."
             "\nTimes are medians of synchronised repeats after a warm-up (seconds); `difference` "
             "is max|cuda - cpu| / max|cpu| (TF32 off), `agree` is difference <= tolerance.\n")
-    if not cuda:
+    if not two:
         head += "\nNo CUDA device was available: only the CPU half ran, at tiny sizes.\n"
     head += f"\nFailed: {', '.join(failed) if failed else 'none'}\n\n"
     (out / "check.md").write_text(head + markdown_table(table))
