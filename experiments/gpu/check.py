@@ -47,7 +47,8 @@ SIZES: dict[str, dict[str, Any]] = {
     "full": {
         "pinn_steps": 200, "pinn_agree_steps": 20, "pinn_batch": 2000, "pinn_width": 40,
         "dcdm_n2": 128, "dcdm_n3": 128, "dcdm_maxiter2": 1000, "dcdm_maxiter3": 400,
-        "dcdm_cpu_iters3": 3, "dcdm_compare_iters": 10, "dcdm_agree_n3": 64, "prolong_n": 1023, "firenet_n": 256,
+        "dcdm_cpu_iters3": 3, "dcdm_compare_iters": 10, "dcdm_agree_n3": 64,
+        "prolong_n": 1023, "firenet_n": 256,
         "firenet_restarts": 40, "firenet_agree_restarts": 4, "curveball_points": 4096,
         "curveball_width": 64, "curveball_steps": 6, "unet_side": 256, "unet_batch": 8,
         "train_dcdm_n": 128, "train_batch": 8, "imbalance_batch": 512, "repeats": 5,
