@@ -72,6 +72,9 @@ class PINNSolver(Solver):
         steps: int | None = None,
         **options: Any,
     ) -> None:
+        from pdesolve.nn.checkpoint import check_device
+
+        check_device(options.get("device", "cpu"))
         self.stopping_rtol, self.stopping_atol = float(rtol), float(atol)
         self.maxiter = int(maxiter)
         model_cfg = {"name": model} if isinstance(model, str) else dict(model)
