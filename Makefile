@@ -8,7 +8,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	$(PY) experiments/poisson2d_comparison/run.py
+	$(PY) -m pdesolve compare
 
 test: setup
 	$(VENV)/bin/ruff check pdesolve tests experiments data

@@ -1,6 +1,9 @@
 """The Hydra command line: ``pdesolve problem=<name> solver=<name> [key=value ...]``.
 
-Each run writes ``result.json`` (and ``solution.vtu`` when the problem has a grid or mesh) into
+Three kinds of run, chosen explicitly by the config group given: ``solver=<name>`` solves the
+problem's linear system, ``fit=<name>`` trains a model of its solution (``fit=pinn``) and
+``recover=<name>`` reconstructs the unknown of an inverse problem (``recover=firenet``). Each run
+writes ``result.json`` (and ``solution.vtu`` when there are values on a grid or mesh) into
 Hydra's output folder. Under ``mpiexec -n N`` the PETSc solve is distributed and only rank 0
 writes. ``run(cfg, output_dir)`` does the work without Hydra's launcher (used by tests and scripts).
 """
@@ -21,9 +24,21 @@ from omegaconf import DictConfig, OmegaConf
 from pdesolve.io import versions
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+#: the three kinds of run and the config group that picks each one's method
+KINDS = {"solve": "solver", "fit": "fit", "recover": "recover"}
 RESULT_KEYS = (
-    "problem", "solver", "sizes", "converged", "reason", "iterations", "residual_norms",
+    "kind", "problem", "solver", "sizes", "converged", "reason", "iterations", "residual_norms",
     "final_residual_norm", "relative_residual_norm", "errors", "timings", "versions", "seed",
+)  # fmt: skip
+FIT_RESULT_KEYS = (
+    "kind", "problem", "method", "sizes", "status", "success", "criteria", "steps", "final_loss",
+    "best_loss", "history_steps", "loss_history", "test_error", "residual_rms", "errors",
+    "timings", "versions", "seed",
+)  # fmt: skip
+RECOVER_RESULT_KEYS = (
+    "kind", "problem", "method", "sizes", "status", "success", "stopping_quantity", "tolerance",
+    "stopping_checks", "stopping_history", "iterations", "misfit_iterations", "misfit_norms",
+    "objective", "objective_gap", "relative_error", "timings", "versions", "seed",
 )  # fmt: skip
 
 
@@ -40,9 +55,70 @@ def _container(cfg: DictConfig | dict) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
 
 
-def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]:
-    """Build the problem, discretize it, solve it and (on rank 0) write the results.
+def run_kind(cfg: DictConfig | dict) -> str:
+    """``solve``, ``fit`` or ``recover``: which method group the config selects (``fit=<name>``,
+    ``recover=<name>``; otherwise the linear solver of ``solver=<name>``)."""
+    chosen = [kind for kind in ("fit", "recover") if cfg.get(kind) is not None]
+    if len(chosen) > 1:
+        raise ValueError("choose one of fit=<method> and recover=<method>, not both")
+    return chosen[0] if chosen else "solve"
 
+
+def _names(kind: str) -> str:
+    import pdesolve
+
+    lists = {"solve": pdesolve.list_solvers, "fit": pdesolve.list_fit_methods,
+             "recover": pdesolve.list_recovery_methods}  # fmt: skip
+    return ", ".join(lists[kind]())
+
+
+def _check_method(kind: str, name: str) -> None:
+    """A clear error for a method name that is not one of this kind, naming the right group."""
+    for other in KINDS:
+        if other != kind and name in _names(other).split(", "):
+            raise ValueError(
+                f"{name!r} is a {KINDS[other]} method, not a {KINDS[kind]} method: select it with "
+                f"{KINDS[other]}={name}"
+                + (" (and no fit=/recover= group)" if other == "solve" else "")
+            )
+    if name not in _names(kind).split(", "):
+        raise ValueError(f"unknown {KINDS[kind]} method {name!r}; known: {_names(kind)}")
+
+
+def _check_problem_kind(kind: str, problem: Any, name: str) -> None:
+    """Clear errors, before any work, for a problem handed to the wrong kind of method."""
+    from pdesolve.problems.inverse import InverseProblem
+
+    inverse = isinstance(problem, InverseProblem)
+    if inverse and kind != "recover":
+        raise ValueError(
+            f"problem {name!r} is an inverse problem (y = A x + e): choose a recovery method with "
+            f"recover=<name> (known: {_names('recover')})"
+        )
+    if not inverse and kind == "recover":
+        raise ValueError(
+            f"problem {name!r} is a PDE problem, not an inverse problem: solve its linear system "
+            f"with solver=<name> (known: {_names('solve')}) or fit it with fit=<name> "
+            f"(known: {_names('fit')})"
+        )
+
+
+def _finite(values: Any) -> list[float | None]:
+    """Plain floats for JSON, None where a value is NaN or Inf (not measured)."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=float)]
+
+
+def _number(value: float | None) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]:
+    """Build the problem, run the selected kind of method on it and (on rank 0) write the results.
+
+    The kind is explicit: ``fit=<name>`` trains (``pdesolve.fit``), ``recover=<name>``
+    reconstructs (``pdesolve.recover``), otherwise ``solver=<name>`` solves the discretized linear
+    system (``pdesolve.solve``); the ``solver`` group is unused by the first two. Each kind writes
+    its own ``result.json`` fields (``RESULT_KEYS``, ``FIT_RESULT_KEYS``, ``RECOVER_RESULT_KEYS``).
     Returns the ``result.json`` content.
     """
     if cfg.get("study") is not None:  # a training study (e.g. +experiment=imbalance_digits)
@@ -54,79 +130,141 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]
     import pdesolve
     from pdesolve.io import write_json, write_solution_vtu
 
+    kind = run_kind(cfg)
     seed = int(cfg.get("seed", 0))
     np.random.seed(seed)  # noqa: NPY002 - seeds legacy global-RNG users too
     torch.manual_seed(seed)
     problem_cfg = _container(cfg.problem)
-    solver_cfg = _container(cfg.solver)
+    method_cfg = _container(cfg[KINDS[kind]])
     problem_name = problem_cfg.pop("name")
-    solver_name = solver_cfg.pop("name")
+    method_name = method_cfg.pop("name")
+    _check_method(kind, method_name)
     problem = pdesolve.get_problem(problem_name, **problem_cfg)
-    t0 = time.perf_counter()
-    try:
-        system = problem.discretize()
-    except NotImplementedError:  # e.g. inverse problems: no linear system to write or compare
-        system = None
-    discretize_time = time.perf_counter() - t0
-    problem_level = pdesolve.solvers.SOLVERS.get(solver_name).solves_problems
-    if problem_level:
-        # PINNs and inverse-problem solvers take the problem itself; a PINN's x lives on the grid
-        result = pdesolve.solve(problem, method=solver_name, **solver_cfg)
-    elif system is None:
-        raise ValueError(
-            f"problem {problem_name!r} has no linear system for solver {solver_name!r}"
-        )
+    _check_problem_kind(kind, problem, problem_name)
+    problem_record = {"name": problem_name, **problem.describe(), **problem_cfg}
+    system, discretize_time = None, 0.0
+    if kind != "recover":
+        t0 = time.perf_counter()
+        try:
+            system = problem.discretize()
+        except NotImplementedError as exc:
+            if kind == "solve":
+                raise ValueError(
+                    f"problem {problem_name!r} has no linear system for solver {method_name!r} "
+                    f"({exc}); train a model of it with fit=<name> (known: {_names('fit')})"
+                ) from exc
+        discretize_time = time.perf_counter() - t0
+    values = None
+    if kind == "solve":
+        result = pdesolve.solve(system, method=method_name, **method_cfg)
+        values = result.x
+        errors = result.info.get("error")
+        if errors is None:
+            errors = system.error_norms(result.x)
+        if hasattr(problem, "fem_errors"):
+            errors = {**(errors or {}), **problem.fem_errors(system, result.x)}
+        record = {
+            "kind": kind, "problem": problem_record, "solver": {"name": method_name, **method_cfg},
+            "sizes": {"unknowns": int(np.size(result.x)), "nonzeros": int(system.A.nnz),
+                      "ranks": int(result.info.get("ranks", 1))},
+            "converged": bool(result.converged),
+            "reason": result.reason.name,
+            "iterations": int(result.iterations),
+            "residual_norms": result.residual_norms.tolist(),
+            "final_residual_norm": result.final_residual,
+            "relative_residual_norm": (result.final_residual / system.b_norm
+                                       if system.b_norm else None),
+            "errors": errors,
+            "timings": {"discretize": discretize_time,
+                        "setup": float(result.info.get("setup_time", 0.0)),
+                        "solve": float(result.info.get("solve_time", result.wall_time)),
+                        "total": discretize_time + result.wall_time},
+        }  # fmt: skip
+    elif kind == "fit":
+        result = pdesolve.fit(problem, method=method_name, **method_cfg)
+        values = result.discrete_values
+        errors = dict(result.discrete_errors) if result.discrete_errors else None
+        if values is not None and hasattr(problem, "fem_errors"):
+            errors = {**(errors or {}), **problem.fem_errors(system, values)}
+        record = {
+            "kind": kind, "problem": problem_record, "method": {"name": method_name, **method_cfg},
+            "sizes": {"unknowns": int(np.size(values)) if values is not None else None,
+                      "parameters": int(result.info.get("parameters", 0))},
+            "status": result.status.value,
+            "success": result.success,
+            "criteria": [{"name": c.name, "target": c.target, "value": _number(c.value),
+                          "met": c.met} for c in result.criteria],
+            "steps": int(result.steps),
+            "final_loss": _number(result.final_loss),
+            "best_loss": _number(result.best_loss),
+            "history_steps": [int(v) for v in result.history_steps],
+            "loss_history": _finite(result.loss_history),
+            "test_error": _number(result.test_error),
+            "residual_rms": _number(result.residual_rms),
+            "errors": errors,
+            "timings": {"setup": result.setup_time, "train": result.train_time,
+                        "total": result.wall_time},
+        }  # fmt: skip
     else:
-        result = pdesolve.solve(system, method=solver_name, **solver_cfg)
-    on_system = system is not None and np.shape(result.x) == (system.size,)
-    # a relative residual of ||b - A x|| only means something for solvers of the linear system
-    b_norm = system.b_norm if on_system and not problem_level else 0.0
-    errors = result.info.get("error")
-    if errors is None and "relative_error" in result.info:  # inverse problems: error to the truth
-        errors = {"relative_error": float(result.info["relative_error"])}
-    if on_system and errors is None:
-        errors = system.error_norms(result.x)
-    if on_system and hasattr(problem, "fem_errors"):
-        errors = {**(errors or {}), **problem.fem_errors(system, result.x)}
-    record = {
-        "problem": {"name": problem_name, **problem.describe(), **problem_cfg},
-        "solver": {"name": solver_name, **solver_cfg},
-        "sizes": {"unknowns": int(np.size(result.x)),
-                  "nonzeros": int(system.A.nnz) if system is not None else None,
-                  "ranks": int(result.info.get("ranks", 1))},
-        "converged": bool(result.converged),
-        "reason": result.reason.name,
-        "iterations": int(result.iterations),
-        "residual_norms": result.residual_norms.tolist(),
-        "final_residual_norm": result.final_residual,
-        "relative_residual_norm": result.final_residual / b_norm if b_norm else None,
-        "errors": errors,
-        "timings": {"discretize": discretize_time,
-                    "setup": float(result.info.get("setup_time", 0.0)),
-                    "solve": float(result.info.get("solve_time", result.wall_time)),
-                    "total": discretize_time + result.wall_time},
-        "versions": versions(),
-        "seed": seed,
-    }  # fmt: skip
+        result = pdesolve.recover(problem, method=method_name, **method_cfg)
+        record = {
+            "kind": kind, "problem": problem_record, "method": {"name": method_name, **method_cfg},
+            "sizes": {"unknowns": int(np.size(result.coefficients)),
+                      "measurements": int(problem.measurements.numel())},
+            "status": result.status.value,
+            "success": result.success,
+            "stopping_quantity": result.stopping_quantity,
+            "tolerance": result.tolerance,
+            "stopping_checks": [int(v) for v in result.stopping_checks],
+            "stopping_history": _finite(result.stopping_history),
+            "iterations": int(result.iterations),
+            "misfit_iterations": [int(v) for v in result.misfit_iterations],
+            "misfit_norms": _finite(result.misfit_norms),
+            "objective": _number(result.objective),
+            "objective_gap": _number(result.objective_gap),
+            "relative_error": _number(result.relative_error),
+            "timings": {"setup": result.setup_time, "run": result.run_time,
+                        "total": result.wall_time},
+        }  # fmt: skip
+    record.update({"versions": versions(), "seed": seed})
     if output_dir is not None and mpi_rank() == 0:
         out = Path(output_dir)
         write_json(out / "result.json", record)
+        on_system = system is not None and values is not None and np.shape(values) == (system.size,)
         if cfg.get("write_solution", True) and on_system and system.geometry is not None:
-            write_solution_vtu(out / "solution.vtu", system, result.x)
+            write_solution_vtu(out / "solution.vtu", system, values)
     return record
 
 
 def _summary(record: dict[str, Any], output_dir: str | None) -> str:
+    kind, problem = record["kind"], record["problem"]["name"]
+    where = f"\nresults in {output_dir}" if output_dir else ""
+    if kind == "fit":
+        test = record["test_error"]
+        test_text = f", test error {test:.3e}" if test is not None else ", no exact solution"
+        return (
+            f"{problem} fitted with {record['method']['name']}: {record['steps']} steps, final "
+            f"loss {record['final_loss']:.3e}{test_text}, criterion {record['status']}, "
+            f"train {record['timings']['train']:.3f} s{where}"
+        )
+    if kind == "recover":
+        err = record["relative_error"]
+        err_text = f", relative error {err:.3e}" if err is not None else ""
+        stop = record["stopping_quantity"] or "no tolerance (fixed depth)"
+        return (
+            f"{problem} recovered with {record['method']['name']}: {record['iterations']} "
+            f"iterations, stopping test on {stop}: {record['status']}{err_text}, "
+            f"run {record['timings']['run']:.3f} s{where}"
+        )
     err = record["errors"]
     err_text = f", max error {err['max']:.3e}" if err and "max" in err else ""
     rel = record["relative_residual_norm"]
-    res_text = f"relative residual {rel:.3e}" if rel is not None else "no linear system"
+    res_text = f"relative residual {rel:.3e}" if rel is not None else "b = 0"
     return (
-        f"{record['problem']['name']} ({record['sizes']['unknowns']} unknowns) with "
+        f"{problem} ({record['sizes']['unknowns']} unknowns) with "
         f"{record['solver']['name']}: {record['reason']} after {record['iterations']} iterations, "
         f"{res_text}{err_text}, "
-        f"solve {record['timings']['solve']:.3f} s"
-        + (f"\nresults in {output_dir}" if output_dir else "")
+        f"solve {record['timings']['solve']:.3f} s{where}"
     )
 
 
@@ -142,7 +280,12 @@ def _hydra_app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console-script entry point (``pdesolve``, ``python -m pdesolve``)."""
+    """Console-script entry point (``pdesolve``, ``python -m pdesolve``); ``pdesolve compare
+    ...`` runs the comparison study (:mod:`pdesolve.compare`)."""
+    if len(sys.argv) > 1 and sys.argv[1] == "compare":
+        from pdesolve.compare import main as compare_main
+
+        sys.exit(compare_main(sys.argv[2:]))
     import hydra
 
     scratch = None

@@ -32,6 +32,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._factories: dict[str, Callable[..., T]] = {}
+        self._referrals: list[tuple[Registry[Any], str]] = []
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator that registers ``factory`` under ``name`` (names are unique)."""
@@ -44,10 +45,31 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def refer(self, other: Registry[Any], hint: str) -> None:
+        """Name the right place for ``other``'s names: asking this registry for one of them raises
+        an error with ``hint`` (formatted with ``name``), e.g. which entry point to call instead.
+
+        >>> tools, toys = Registry("tool"), Registry("toy")
+        >>> _ = toys.register("yo-yo")(object)
+        >>> tools.refer(toys, "look in the toy box")
+        >>> try:
+        ...     tools.get("yo-yo")
+        ... except UnknownNameError as exc:
+        ...     print(exc)
+        'yo-yo' is a toy, not a tool: look in the toy box; known tools: (none)
+        """
+        self._referrals.append((other, hint))
+
     def get(self, name: str) -> Callable[..., T]:
         """The factory registered under ``name``."""
         if not isinstance(name, str) or name not in self._factories:
             known = ", ".join(self.names()) or "(none)"
+            for other, hint in self._referrals:
+                if isinstance(name, str) and name in other:
+                    raise UnknownNameError(
+                        f"{name!r} is a {other.kind}, not a {self.kind}: "
+                        f"{hint.format(name=name)}; known {self.kind}s: {known}"
+                    )
             raise UnknownNameError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
         return self._factories[name]
 

@@ -11,7 +11,15 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from pdesolve.cli import CONFIG_DIR, RESULT_KEYS, run
+from pdesolve.cli import (
+    CONFIG_DIR,
+    FIT_RESULT_KEYS,
+    KINDS,
+    RECOVER_RESULT_KEYS,
+    RESULT_KEYS,
+    run,
+    run_kind,
+)
 
 
 def composed(overrides):
@@ -31,7 +39,7 @@ def composed(overrides):
 def test_run_writes_result_and_solution(tmp_path, overrides):
     record = run(composed(overrides), tmp_path)
     data = json.loads((tmp_path / "result.json").read_text())
-    assert set(RESULT_KEYS) <= set(data)
+    assert set(RESULT_KEYS) <= set(data) and data["kind"] == "solve"
     assert data == json.loads(json.dumps(record))
     assert data["converged"] and data["reason"] == "CONVERGED_RTOL"
     assert data["relative_residual_norm"] <= 1e-8
@@ -50,14 +58,67 @@ def test_mesh_run_reports_fem_errors(tmp_path):
     assert {"l2", "h1_semi", "max"} <= set(data["errors"])
 
 
-def test_inverse_problem_run_records_relative_error(tmp_path):
+def test_inverse_problem_run_records_what_recovery_measured(tmp_path):
     overrides = ["+experiment=firenet_compressed_sensing", "problem.n=32", "problem.levels=3",
-                 "problem.noise=0.0", "solver.restarts=8"]
+                 "problem.noise=0.0", "recover.restarts=8"]
     data = run(composed(overrides), tmp_path)
     saved = json.loads((tmp_path / "result.json").read_text())
-    assert saved["errors"] == data["errors"]
-    assert 0.0 < data["errors"]["relative_error"] < 0.5
-    assert data["relative_residual_norm"] is None  # no linear system solved
+    assert saved == json.loads(json.dumps(data)) and set(RECOVER_RESULT_KEYS) <= set(saved)
+    assert data["kind"] == "recover" and data["method"]["name"] == "firenet"
+    assert 0.0 < data["relative_error"] < 0.5 and data["iterations"] == 8 * 20
+    assert data["status"] == "not_checked" and data["success"] is False  # fixed depth, no test
+    assert data["stopping_quantity"] is None and data["stopping_history"] == []
+    assert len(data["misfit_norms"]) == 9 and "converged" not in data
+    assert not (tmp_path / "solution.vtu").exists()
+
+
+def test_recover_run_names_its_stopping_quantity(tmp_path):
+    overrides = ["problem=compressed_sensing", "problem.n=32", "problem.levels=3", "recover=ista",
+                 "recover.maxiter=30"]
+    data = run(composed(overrides), tmp_path)
+    assert data["stopping_quantity"] == "relative_change" and data["tolerance"] == 1e-8
+    assert data["status"] == "not_met" and data["iterations"] == 30
+    assert data["stopping_checks"] == list(range(1, 31)) and len(data["stopping_history"]) == 30
+
+
+def test_fit_run_writes_its_own_fields(tmp_path):
+    overrides = ["problem=poisson1d", "problem.n=15", "fit=pinn", "fit.steps=20",
+                 "fit.batch=32", "fit.log_every=10", "fit.test_points=500", "fit.progress=false",
+                 "model@fit.model=mlp", "fit.model.width=8", "fit.target_error=1e-4"]
+    data = run(composed(overrides), tmp_path)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved == json.loads(json.dumps(data)) and set(FIT_RESULT_KEYS) <= set(saved)
+    assert data["status"] == "not_met" and data["success"] is False
+    assert data["criteria"] == [{"name": "test_error", "target": 1e-4,
+                                 "value": data["test_error"], "met": False}]
+    assert data["steps"] == 20 and data["history_steps"] == [0, 10, 20]
+    mesh = meshio.read(tmp_path / "solution.vtu")
+    assert len(mesh.point_data["u"]) == 17  # the network at the grid, boundary nodes included
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (["problem=compressed_sensing"], r"inverse problem.*recover=<name>.*firenet"),
+        (["problem=poisson_source", "fit=pinn"], r"inverse problem.*recover=<name>"),
+        (["problem=poisson2d", "recover=firenet"], r"PDE problem.*solver=<name>.*fit=<name>"),
+        (["problem=oscillatory2d"], r"no linear system.*fit=<name> \(known: pinn\)"),
+        (["fit=pinn", "recover=ista"], "not both"),
+        (["problem=compressed_sensing", "recover=firenet", "recover.name=pinn"],
+         "'pinn' is a fit method.*fit=pinn"),
+        (["solver.name=firenet"], "'firenet' is a recover method.*recover=firenet"),
+    ],
+)
+def test_the_kind_of_run_is_checked_before_any_work(tmp_path, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        run(composed(overrides), tmp_path)
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_problem_level_methods_are_not_solver_configs():
+    for name in ("pinn", "firenet", "ista", "fista", "chambolle_pock"):
+        with pytest.raises(ConfigCompositionException, match=name):
+            composed([f"solver={name}"])
 
 
 def test_unknown_config_key_is_an_error():
@@ -78,7 +139,10 @@ def test_experiment_config_composes():
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")))
 def test_every_experiment_config_composes(name):
     cfg = composed([f"+experiment={name}"])
-    assert cfg.problem.name and cfg.solver.name
+    kind = run_kind(cfg)
+    assert cfg.problem.name and cfg[KINDS[kind]].name
+    assert kind == ("fit" if name.startswith("raf") or name.endswith("_pinn") else
+                    "recover" if name.startswith("firenet") else "solve")
 
 
 def test_dcdm2d_experiment_through_the_cli(tmp_path):

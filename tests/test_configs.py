@@ -43,8 +43,6 @@ def test_every_registered_name_has_a_config_equal_to_its_signature(group, regist
     pdesolve.list_preconditioners()  # registers everything
     problems = []
     for name in registry.names():
-        if getattr(registry.get(name), "solves_problems", False):
-            continue  # problem-level methods (PINN training, recovery) are not linear solvers
         path = CONFIGS / group / f"{name}.yaml"
         if not path.is_file():
             problems.append(f"{group} {name!r} has no config {path.name}")

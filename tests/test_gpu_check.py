@@ -127,14 +127,20 @@ def _cuda_error(fn) -> str:
 
 
 def test_cuda_without_cuda_is_a_clear_error_in_every_solver_and_trainer(no_cuda, tmp_path):
+    from pdesolve.fitting import get_fit_method
     from pdesolve.nn.prolongation import load_prolongation_net
+    from pdesolve.recovery import get_recovery_method, list_recovery_methods
     from pdesolve.solvers.multigrid import DEFAULT_CHECKPOINT
     from pdesolve.train.pinn_trainer import PINNTrainer
     from pdesolve.train.prolongation_training import TrainConfig, train
 
-    for name in ("dcdm", "petsc_dcdm", "firenet", "ista", "fista", "chambolle_pock", "pinn"):
+    for name in ("dcdm", "petsc_dcdm"):
         msg = _cuda_error(lambda name=name: pdesolve.get_solver(name, device="cuda"))
         assert "device='cuda'" in msg, name
+    assert set(list_recovery_methods()) >= {"firenet", "ista", "fista", "chambolle_pock"}
+    for name in list_recovery_methods():
+        _cuda_error(lambda name=name: get_recovery_method(name, device="cuda"))
+    _cuda_error(lambda: get_fit_method("pinn", device="cuda"))
     _cuda_error(lambda: pdesolve.get_preconditioner("dcdm_network", device="cuda"))
     _cuda_error(lambda: pdesolve.get_preconditioner("pinn_correction", device="cuda"))
     _cuda_error(lambda: pdesolve.get_solver("hybrid", pc={"name": "pinn_correction",

@@ -32,6 +32,8 @@ def test_tables_list_the_registries():
     assert sorted(_table_after("Linear solvers (")) == SOLVERS.names()
     assert sorted(_table_after("Preconditioners (")) == PRECONDITIONERS.names()
     assert sorted(_table_after("Problems (")) == PROBLEMS.names()
+    assert sorted(_table_after("Fit methods (")) == pdesolve.list_fit_methods()
+    assert sorted(_table_after("Recovery methods (")) == pdesolve.list_recovery_methods()
 
 
 def test_readme_python_examples_run(tmp_path, monkeypatch):

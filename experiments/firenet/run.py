@@ -1,4 +1,4 @@
-"""FIRENET reproduction (issue 8): convergence, layers for ε accuracy, stability, Table 1.
+"""FIRENET reproduction: convergence, layers for ε accuracy, stability, Table 1.
 
     PYTHONPATH=. .venv/bin/python experiments/firenet/run.py            # full (~15 min, 1 core)
     PYTHONPATH=. .venv/bin/python experiments/firenet/run.py --quick    # smoke run (~2 min)
@@ -30,9 +30,9 @@ from pdesolve.nn.lista import LISTA
 from pdesolve.nn.unet import UNet
 from pdesolve.problems.inverse import ellipse_images
 from pdesolve.problems.inverse_operators import SubsampledFourier, multilevel_mask
-from pdesolve.solvers.firenet import FIRENET, firenet
-from pdesolve.solvers.primal_dual import chambolle_pock_block
-from pdesolve.solvers.sparse_recovery import sr_lasso_objective
+from pdesolve.recovery.firenet import FIRENET, firenet
+from pdesolve.recovery.lasso import sr_lasso_objective
+from pdesolve.recovery.primal_dual import chambolle_pock_block
 from pdesolve.train.perturbation import worst_case_perturbation
 
 HERE = Path(__file__).resolve().parent
@@ -137,7 +137,7 @@ def convergence(
     cb_cp, cb_erg = record("CP (last iterate)"), record("CP (ergodic)")
     x_sum = torch.zeros_like(c_true)
     z = torch.zeros_like(y)
-    from pdesolve.solvers.primal_dual import cp_step
+    from pdesolve.recovery.primal_dual import cp_step
 
     for k in range(1, total + 1):
         x, z = cp_step(A, x, z, y, lam, 1.0, 1.0)
@@ -211,8 +211,8 @@ def convergence(
 
 # ---------------------------------------------------------------- sharpness and the p = 5 stall ---
 def _transcribed_firenet(A, y, lam: float, p: int, restarts: int, delta: float) -> torch.Tensor:
-    """METHODS.md §4.2 / the official ``cp_expo_sr_lasso`` + ``cp_ergodic_sr_lasso``, line by
-    line (τ = σ = 1, L_A = 1), written independently of ``pdesolve.solvers``: a cross-check."""
+    """The restart schedule of the official ``cp_expo_sr_lasso`` + ``cp_ergodic_sr_lasso``, line
+    by line (τ = σ = 1, L_A = 1), written independently of ``pdesolve.recovery``: a cross-check."""
     psi, eps = torch.zeros(A.domain_shape, dtype=torch.float64), float(torch.linalg.norm(y))
     for _ in range(restarts):
         eps = math.exp(-1) * (delta + eps)
@@ -265,7 +265,7 @@ def sharpness(out: Path, quick: bool, report: list[str]) -> None:
         problem = pdesolve.get_problem("compressed_sensing", **kw)
         A, y, c, lam = problem.operator, problem.measurements, problem.coefficients, problem.lam
         f_star = float(sr_lasso_objective(A, c, y, lam))
-        from pdesolve.solvers.primal_dual import cp_step
+        from pdesolve.recovery.primal_dual import cp_step
 
         x, z, sharp = torch.zeros_like(c), torch.zeros_like(y), 0.0
         for _ in range(600):
@@ -310,7 +310,7 @@ def sharpness(out: Path, quick: bool, report: list[str]) -> None:
 # ----------------------------------------------------------------- Poisson sparse source ---
 def _cp_run(A, y, lam: float, iterations: int, weights=None) -> torch.Tensor:
     """Plain Chambolle–Pock (last iterate), τ = σ = 1/L_A."""
-    from pdesolve.solvers.primal_dual import cp_step
+    from pdesolve.recovery.primal_dual import cp_step
 
     L = A.norm_bound
     thr = lam / L if weights is None else lam / L * weights
@@ -358,7 +358,7 @@ def poisson_source(out: Path, quick: bool, report: list[str]) -> None:
             sharp = float("nan")
             if noise == 0.0:
                 f_star = float(sr_lasso_objective(A, w_true, y, lam, weights))
-                from pdesolve.solvers.primal_dual import cp_step
+                from pdesolve.recovery.primal_dual import cp_step
 
                 L = A.norm_bound
                 thr = lam / L if weights is None else lam / L * weights
@@ -482,7 +482,7 @@ def layers_for_eps(out: Path, quick: bool, report: list[str]) -> None:
         )
     out_cp = []
     x, z = torch.zeros_like(c), torch.zeros_like(y)
-    from pdesolve.solvers.primal_dual import cp_step
+    from pdesolve.recovery.primal_dual import cp_step
 
     for _ in range(total):
         x, z = cp_step(A, x, z, y, lam, 1.0, 1.0)

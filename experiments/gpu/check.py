@@ -296,25 +296,25 @@ class Check:
         outs, times = {}, {}
         for role, dev in self.pairs:
             def run(dev: str = dev, restarts: int = k) -> Any:
-                return pdesolve.solve(problem, method="firenet", device=dev, inner_iterations=5,
-                                      restarts=restarts)  # fmt: skip
+                return pdesolve.recover(problem, method="firenet", device=dev,
+                                        inner_iterations=5, restarts=restarts)  # fmt: skip
 
             reps = 1 if role == "cpu" and self.cuda else s["repeats"]
             times[role], res = bench(run, dev, reps, 0 if role == "cpu" and self.cuda else 1)
             times[role] /= 5 * k
             outs[role] = res
-        diff = rel_diff(outs["cuda"].x, outs["cpu"].x) if self.cuda else None
-        norms = outs[self.pairs[0][0]].residual_norms
+        diff = rel_diff(outs["cuda"].coefficients, outs["cpu"].coefficients) if self.cuda else None
+        norms = outs[self.pairs[0][0]].misfit_norms
         self.row("firenet_agree", f"N = {n}, {k} restarts x 5", "float64", times, diff, TOL_F64,
                  bool(norms[-1] < norms[0]), "s per layer (one A and one A*)")  # fmt: skip
         role, dev = self.pairs[0]
         full = s["firenet_restarts"]
-        t, res = bench(lambda: pdesolve.solve(problem, method="firenet", device=dev,
-                                              inner_iterations=5, restarts=full),
+        t, res = bench(lambda: pdesolve.recover(problem, method="firenet", device=dev,
+                                                inner_iterations=5, restarts=full),
                        dev, 3 if self.cuda else 1)  # fmt: skip
         self.row("firenet", f"N = {n}, {full} restarts x 5", "float64", {role: t}, None, None,
-                 bool(res.residual_norms[-1] < res.residual_norms[0]),
-                 f"whole network on {dev}; relative error {res.info.get('relative_error', 'n/a')}")
+                 bool(res.misfit_norms[-1] < res.misfit_norms[0]),
+                 f"whole network on {dev}; relative error {res.relative_error}")
 
     def curveball(self) -> None:
         """CurveBall steps on a small regression MLP."""

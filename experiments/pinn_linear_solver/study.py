@@ -1,4 +1,4 @@
-"""Network-configuration study for PINNs as linear solvers (Markidis 2021, METHODS.md §5, item 4).
+"""Network-configuration study for PINNs as linear solvers (Markidis 2021).
 
 The paper varies the depth/width ordering, the activation function and the distribution of the
 collocation points. Every configuration here is one change from the baseline, a 4 × 50 tanh MLP

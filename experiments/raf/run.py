@@ -1,4 +1,4 @@
-"""RAF reproduction at CPU scale (METHODS.md §1.6): RAF (partitioned x | x² | sin | Gaussian) vs
+"""RAF reproduction at CPU scale (docs/methods/raf.md): RAF (partitioned x | x² | sin | Gaussian) vs
 tanh, sin and ReLU³ in the RAF paper's width-50 ResNet, 3 seeds, on the paper's PDE problems.
 
 Usage::

@@ -72,7 +72,7 @@ def bilinear_fe_stencil(grid: StructuredGrid, k_cells: np.ndarray) -> np.ndarray
 
     ``k_cells[c0, c1]`` is the coefficient of the cell whose lower-left node is full-grid node
     ``(c0, c1)``, shape ``(n + 1, n + 1)``. Edge neighbours get ``-(k_a + k_b)/6``, corners
-    ``-k_cell/3``, the centre minus the sum of the others (METHODS.md §2.1), all over ``h²``.
+    ``-k_cell/3``, the centre minus the sum of the others, all over ``h²``.
     """
     if grid.dim != 2:
         raise ValueError(f"the 9-point bilinear FE stencil is 2-D only, got dim={grid.dim}")

@@ -2,7 +2,7 @@
 
 A RAF builds each neuron's activation from a small dictionary of basic functions (``x``, ``x²``,
 ``sin``, a Gaussian, ReLU, ReLU³, a rational function), so a network can reproduce polynomials,
-Fourier series and radial bases. Two realisations (METHODS.md §1.1):
+Fourier series and radial bases. Two realisations (docs/methods/raf.md):
 
 * :class:`PartitionedRAF` (the PDE experiments): the width-``m`` pre-activation is split into
   contiguous slices, each passed through one fixed basis function; the *next* linear layer supplies

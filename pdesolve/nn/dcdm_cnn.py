@@ -1,4 +1,4 @@
-"""The DCDM network (Kaneda et al., ICML 2023; METHODS.md §3.2): a fully convolutional CNN that
+"""The DCDM network (Kaneda et al., ICML 2023; docs/methods/dcdm.md): a fully convolutional CNN that
 maps a normalised residual on the grid to a search direction, in 3D and its 2D analogue.
 
 Layout (16 channels, 3^d kernels, 'same' padding, one pooling level):

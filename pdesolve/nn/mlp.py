@@ -3,7 +3,7 @@
 Both take the activation by name (see :func:`pdesolve.nn.activations.make_activation`); every
 hidden layer gets its own activation module, so learnable activations are per layer.
 
-The ResNet (METHODS.md §1.2) embeds the input into the width by zero padding (``s = [x, 0]``) and
+The ResNet of the RAF paper embeds the input into the width by zero padding (``s = [x, 0]``) and
 stacks ``blocks`` residual blocks ``s ← s + σ(W₂ σ(W₁ s + b₁) + b₂)``; a final linear layer maps to
 the output. With ``blocks=2`` that is the official code's four hidden layers.
 

@@ -6,12 +6,13 @@ Coefficient families (``coefficient=``):
 * ``smooth``: ``k = 1 + 0.5 Π_i sin(2π x_i)``; any manufactured solution (source by autograd).
 * ``checkerboard``: ``k`` alternates between 1 and ``contrast`` on ``blocks^d`` equal boxes.
 * ``lognormal``: cell-wise ``k = exp(σ N(0, 1))`` on ``cells^d`` cells (default: the grid's own
-  ``(n + 1)^d`` cells), seeded, as in Greenfeld et al. (METHODS.md §2).
+  ``(n + 1)^d`` cells), seeded, as in Greenfeld et al. (docs/methods/learned_multigrid.md).
 * ``uniform``: cell-wise ``k ~ U(low, high)`` (default ``U(0, 1)``) on the same cells, seeded; an
   out-of-distribution family for the learned multigrid prolongation.
 
 Schemes (``scheme=``): ``fd`` (3/5/7-point, harmonic face averages of nodal ``k``) and, in 2D,
-``fe9`` (bilinear finite elements, cell-centred ``k``, the 9-point stencil of METHODS.md §2).
+``fe9`` (bilinear finite elements, cell-centred ``k``, the 9-point stencil of the learned-multigrid
+paper).
 
 >>> from pdesolve import get_problem
 >>> p = get_problem("diffusion", dim=2, n=15, coefficient="lognormal", seed=0)

@@ -1,4 +1,4 @@
-"""Sparse-regularised linear inverse problems ``y = A x + e`` (METHODS.md §4).
+"""Sparse-regularised linear inverse problems ``y = A x + e`` (docs/methods/firenet.md).
 
 Registered families:
 
@@ -14,7 +14,7 @@ Registered families:
 
 All of them are ``InverseProblem`` s: ``operator`` (``A`` on the unknowns, with ``forward``,
 ``adjoint``, ``norm_bound``), ``measurements`` ``y``, the true ``coefficients`` and ``image``,
-a suggested ``lam`` and ``weights``. They are solved with ``pdesolve.solve(problem,
+a suggested ``lam`` and ``weights``. They are recovered with ``pdesolve.recover(problem,
 method="firenet" | "chambolle_pock" | "fista" | "ista")``, not discretized.
 
 >>> import pdesolve
@@ -171,8 +171,9 @@ class InverseProblem(Problem):
 
     def discretize(self, **overrides: Any) -> LinearSystem:
         raise NotImplementedError(
-            f"{self.name!r} is a sparse-regularised inverse problem, not a linear system: solve it "
-            "with pdesolve.solve(problem, method='firenet' | 'chambolle_pock' | 'fista' | 'ista')"
+            f"{self.name!r} is a sparse-regularised inverse problem, not a linear system: recover "
+            "it with pdesolve.recover(problem, method='firenet' | 'chambolle_pock' | 'fista' | "
+            "'ista')"
         )
 
 

@@ -79,6 +79,6 @@ class LaplaceEigenProblem(Problem):
 
     def discretize(self, **overrides: Any) -> LinearSystem:
         raise NotImplementedError(
-            "laplace_eigen is an eigenvalue problem, not a linear system; solve it with "
-            "method='pinn' (Rayleigh-quotient loss)"
+            "laplace_eigen is an eigenvalue problem, not a linear system; fit it with "
+            "pdesolve.fit(problem, method='pinn') (Rayleigh-quotient loss)"
         )

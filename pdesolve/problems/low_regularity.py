@@ -5,9 +5,9 @@ the sphere), so with ``r = |x|``::
 
     f = 2π d cos(2π(1 - r)) + (2π)² r sin(2π(1 - r)).
 
-(METHODS.md §1.3 writes ``f`` with the opposite sign, i.e. the equation ``∇·(|x|∇u) = f``; the
-solution is the same.) There is no linear system (no mesh of a d-ball): ``discretize()`` raises
-``NotImplementedError`` and the problem is for PINNs.
+(Written with the opposite sign, ``∇·(|x|∇u) = f``, the problem has the same solution.) There is
+no linear system (no mesh of a d-ball): ``discretize()`` raises ``NotImplementedError`` and the
+problem is for PINNs.
 
 >>> import torch, pdesolve
 >>> p = pdesolve.get_problem("low_regularity", dim=3)
@@ -61,5 +61,5 @@ class LowRegularityProblem(Problem):
     def discretize(self, **overrides: Any) -> LinearSystem:
         raise NotImplementedError(
             "low_regularity lives on a d-dimensional ball and has no linear system in pdesolve; "
-            "solve it with method='pinn'"
+            "fit it with pdesolve.fit(problem, method='pinn')"
         )

@@ -74,5 +74,6 @@ class OscillatoryProblem(Problem):
 
     def discretize(self, **overrides: Any) -> LinearSystem:
         raise NotImplementedError(
-            "oscillatory is a nonlinear PDE and has no linear system; solve it with method='pinn'"
+            "oscillatory is a nonlinear PDE and has no linear system; fit it with "
+            "pdesolve.fit(problem, method='pinn')"
         )

@@ -65,12 +65,6 @@ def solve(
     from pdesolve.problems.base import Problem
 
     solver = get_solver(method, **options)
-    if isinstance(system_or_problem, Problem) and getattr(solver, "solves_problems", False):
-        # problem-level solvers (PINNs, inverse-problem solvers) take the problem itself
-        result = solver.solve_problem(system_or_problem, x0=x0)
-        if raise_on_divergence and not result.converged:
-            raise SolverDivergedError(result)
-        return result
     if isinstance(system_or_problem, Problem):
         system = system_or_problem.discretize()
     elif isinstance(system_or_problem, LinearSystem):
@@ -97,14 +91,10 @@ from pdesolve.solvers import (  # noqa: E402, F401
     dcdm_network,
     deflated_cg,
     fcg,
-    firenet,
     hybrid,
-    ista,
     multigrid,
     petsc_cg,
     petsc_dcdm,
-    pinn,
-    primal_dual,
     scipy_cg,
 )
 

@@ -1,4 +1,4 @@
-"""``dcdm``: the deep conjugate direction method (Kaneda et al., ICML 2023; METHODS.md §3.1).
+"""``dcdm``: the deep conjugate direction method (Kaneda et al., ICML 2023; docs/methods/dcdm.md).
 
 Each iteration feeds the normalised residual ``r / ||r||`` (on the grid) to a network ``f``, takes
 ``q = f(r / ||r||)`` as the raw direction, A-orthogonalises it against the last ``memory``

@@ -1,7 +1,7 @@
 """``petsc_dcdm``: DCDM through PETSc, the network as a nonlinear (shell) preconditioner.
 
 DCDM is flexible CG with truncated A-orthogonalisation, FCG(k), whose preconditioner is the map
-``r -> f(r / ||r||)`` of the network (METHODS.md §3.1). That map is handed to PETSc as a shell
+``r -> f(r / ||r||)`` of the network (docs/methods/dcdm.md). That map is handed to PETSc as a shell
 preconditioner (petsc4py's ``PC`` of type ``python``, PETSc's PCSHELL mechanism for Python
 objects: its ``apply`` runs the network) inside a flexible Krylov method:
 

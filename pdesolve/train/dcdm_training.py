@@ -1,4 +1,4 @@
-"""Training of the DCDM network with a scale-invariant loss (METHODS.md §3.2), resumable.
+"""Training of the DCDM network with a scale-invariant loss (docs/methods/dcdm.md), resumable.
 
 For a right-hand side ``b`` and ``q = f(b)`` the paper's loss (``loss="residual"``) is the residual
 after one exact line search along ``q``, ``|| b − (qᵀb / qᵀAq) A q ||²``, averaged over the batch.

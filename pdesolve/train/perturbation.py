@@ -1,4 +1,4 @@
-"""Worst-case perturbation search for a reconstruction map (Antun et al. 2020; METHODS.md §4.3).
+"""Worst-case perturbation search for a reconstruction map (Antun et al. 2020).
 
 For a map ``Φ`` (measurements -> image), a measurement operator ``M`` (image -> measurements) and
 an image ``x``, maximise ``½||Φ(M(x + r)) − x||² − (λ/2)||r||²`` over image-domain perturbations

@@ -1,6 +1,6 @@
 """Lanczos with full re-orthogonalisation, Ritz pairs, and DCDM's Ritz right-hand-side dataset.
 
-The dataset follows METHODS.md §3.3: with Ritz pairs ``(θ_j, v_j)`` of ``A`` (ascending, the
+The dataset follows docs/methods/dcdm.md: with Ritz pairs ``(θ_j, v_j)`` of ``A`` (ascending, the
 near-null ones ``θ < null_tol · θ_max`` dropped), each sample is ``b = Σ_j c_j v_j / ||·||`` with
 ``c_j = weight · N(0, 1)`` for the lowest ``m/2 + extra`` Ritz vectors (``weight = 9``,
 ``extra = m/20`` by default) and ``c_j = N(0, 1)`` for the rest, so the low end of the spectrum,

@@ -1,4 +1,4 @@
-"""Inverse-problem operators and registered problems (issue 8)."""
+"""Inverse-problem operators and registered problems."""
 
 from __future__ import annotations
 

@@ -8,12 +8,27 @@ The LASSO's ``λ`` is not the square-root LASSO's: at a minimiser ``λ_LASSO = �
 Unless ``lam`` is given, ``λ_LASSO = problem.lam · max(||e||, 1e-3 ||y||)`` (``||e||`` = the
 problem's noise norm), a documented heuristic.
 
+Under ``pdesolve.recover`` the iteration stops when the relative change
+``||x_k − x_{k−1}|| / ||x_k||`` (``stopping_quantity = "relative_change"``, tested every
+iteration) is ``<= change_tol``, or after ``maxiter`` iterations (``status`` ``NOT_MET``).
+
 >>> import torch
 >>> from pdesolve.problems.inverse_operators import MatrixOperator
 >>> A = MatrixOperator(torch.eye(3, dtype=torch.float64))
 >>> y = torch.tensor([3.0, 0.5, -2.0], dtype=torch.float64)
 >>> proximal_gradient(A, y, lam=1.0, iterations=5).tolist()  # closed form: soft_threshold(y, 1)
 [2.0, 0.0, -1.0]
+>>> import pdesolve
+>>> problem = pdesolve.get_problem("compressed_sensing", n=32, image="sparse_phantom",
+...                                sparsity=60, rate=0.5, lam=0.03)
+>>> r = pdesolve.recover(problem, method="fista", maxiter=600, change_tol=1e-12)
+>>> r.stopping_quantity, r.status.value, r.iterations, len(r.stopping_history)
+('relative_change', 'met', 260, 260)
+>>> r.relative_error < 1e-3  # a small change is not a small error: FISTA is not monotone
+True
+>>> slow = pdesolve.recover(problem, method="ista", maxiter=600, change_tol=1e-12)
+>>> slow.status.value, slow.iterations, bool(slow.stopping_history[-1] > 1e-12)
+('not_met', 600, True)
 """
 
 from __future__ import annotations
@@ -25,17 +40,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pdesolve.solvers import SOLVERS
-from pdesolve.solvers.base import ConvergedReason
-from pdesolve.solvers.sparse_recovery import (
-    InverseSolver,
-    batched_norm,
-    check_measurements,
-    resolve_norm_bound,
-    soft_threshold,
-)
+from pdesolve.linalg.proximal import batched_norm, soft_threshold
+from pdesolve.recovery import RECOVERY_METHODS
+from pdesolve.recovery.base import RecoveryMethod, RecoveryRun
+from pdesolve.recovery.lasso import check_measurements, lasso_objective, resolve_norm_bound
 
-__all__ = ["ProximalGradient", "proximal_gradient"]
+__all__ = ["FISTA", "ISTA", "ProximalGradient", "proximal_gradient"]
 
 
 def proximal_gradient(
@@ -81,42 +91,51 @@ def proximal_gradient(
     return x
 
 
-class ProximalGradient(InverseSolver):
-    """ISTA/FISTA under ``solve``: ``maxiter`` iterations, or fewer when the relative change
-    ``||x_k − x_{k−1}|| / ||x_k||`` falls below ``rtol``."""
+class ProximalGradient(RecoveryMethod):
+    """ISTA/FISTA under ``recover``: ``maxiter`` iterations, or fewer when the relative change
+    ``||x_k − x_{k−1}|| / ||x_k||`` falls to ``change_tol`` or below (tested every iteration;
+    a zero iterate counts as change 0 when it did not move, else infinite)."""
 
     accelerated = False
+    stopping_quantity = "relative_change"
 
     def __init__(
         self,
-        rtol: float = 1e-8,
-        atol: float = 0.0,
         maxiter: int = 10_000,
+        change_tol: float = 1e-8,
         lam: float | None = None,
         weights: Any = None,
         L_A: float | None = None,
         device: str = "cpu",
         f_star: float | None = None,
     ) -> None:
-        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter, lam=lam, weights=weights,
-                         device=device, f_star=f_star)  # fmt: skip
+        super().__init__(lam=lam, weights=weights, device=device, f_star=f_star)
+        if int(maxiter) != maxiter or maxiter < 1:
+            raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+        if not (math.isfinite(change_tol) and change_tol >= 0):
+            raise ValueError(f"change_tol must be a finite number >= 0, got {change_tol!r}")
+        self.maxiter, self.change_tol = int(maxiter), float(change_tol)
         self.L_A = L_A
 
-    def solve_problem(self, problem: Any, x0: np.ndarray | None = None):  # type: ignore[override]
-        y_norm = float(torch.linalg.vector_norm(problem.measurements))
-        self._noise_floor = max(float(problem.noise_norm), 1e-3 * y_norm)
-        self._sr_lam = float(problem.lam)
-        return super().solve_problem(problem, x0)
+    @property
+    def tolerance(self) -> float:
+        return self.change_tol
+
+    def objective(
+        self, operator: Any, x: Tensor, y: Tensor, lam: float, weights: Tensor | None
+    ) -> Tensor:
+        return lasso_objective(operator, x, y, lam, weights)
 
     def _tensors(self, problem: Any, x0: np.ndarray | None):  # type: ignore[override]
         y, x0_t, lam, weights = super()._tensors(problem, x0)
         if self.lam is None:  # convert the SR-LASSO λ to a LASSO λ (module docstring)
-            lam = lam * self._noise_floor
+            y_norm = float(torch.linalg.vector_norm(problem.measurements))
+            lam = lam * max(float(problem.noise_norm), 1e-3 * y_norm)
         return y, x0_t, lam, weights
 
     def _run(
         self, operator: Any, y: Tensor, x0: Tensor | None, lam: float, weights: Tensor | None
-    ) -> tuple[Tensor, dict[str, Any]]:
+    ) -> RecoveryRun:
         L = resolve_norm_bound(operator, self.L_A)
         nd_r, nd_d = len(operator.range_shape), len(operator.domain_shape)
         x = (
@@ -125,12 +144,13 @@ class ProximalGradient(InverseSolver):
             else x0
         )
         norms = [float(batched_norm(operator.forward(x) - y, nd_r))]
-        reason, iterations = ConvergedReason.DIVERGED_ITS, 0
+        changes: list[float] = []
+        stopped, iterations = False, 0
         with torch.no_grad():
             v, t = x, 1.0
             step = 1.0 / L**2
             threshold = step * lam if weights is None else step * lam * weights
-            for iterations in range(1, self.stopping.maxiter + 1):  # noqa: B007
+            for iterations in range(1, self.maxiter + 1):  # noqa: B007
                 x_new = soft_threshold(
                     v - step * operator.adjoint(operator.forward(v) - y), threshold
                 )
@@ -144,14 +164,19 @@ class ProximalGradient(InverseSolver):
                 x = x_new
                 norms.append(float(batched_norm(operator.forward(x) - y, nd_r)))
                 scale = float(batched_norm(x, nd_d))
-                if change <= max(self.stopping.rtol * scale, self.stopping.atol):
-                    reason = ConvergedReason.CONVERGED_RTOL
+                relative = change / scale if scale > 0 else (0.0 if change == 0 else math.inf)
+                changes.append(relative)
+                if relative <= self.change_tol:
+                    stopped = True
                     break
-        info = {"residual_norms": np.asarray(norms), "iterations": iterations, "reason": reason}
-        return x, {**info, "lasso_lam": lam, "L_A": L}
+        return RecoveryRun(
+            coefficients=x, iterations=iterations, misfit_iterations=list(range(len(norms))),
+            misfit_norms=norms, stopping_checks=list(range(1, iterations + 1)),
+            stopping_history=changes, stopped=stopped, info={"lasso_lam": lam, "L_A": L},
+        )  # fmt: skip
 
 
-@SOLVERS.register("ista")
+@RECOVERY_METHODS.register("ista")
 class ISTA(ProximalGradient):
     """``method="ista"``: proximal gradient with step ``1/L_A²``."""
 
@@ -159,7 +184,7 @@ class ISTA(ProximalGradient):
     accelerated = False
 
 
-@SOLVERS.register("fista")
+@RECOVERY_METHODS.register("fista")
 class FISTA(ProximalGradient):
     """``method="fista"``: ISTA with Nesterov/Beck–Teboulle extrapolation."""
 

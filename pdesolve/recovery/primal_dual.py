@@ -7,8 +7,11 @@ Saddle form: ``min_x max_{||z||₂<=1} λ||x||_{ℓ¹_w} + <A x − y, z>``. One
 
 ``chambolle_pock_block`` runs ``p`` iterations from ``(x0, z0 = 0)`` and returns the ergodic
 averages ``(1/p) Σ_{k=1..p} x_k`` (``x0`` not included), the building block of FIRENET. The
-registered solver is plain, non-restarted CP (last iterate), the baseline FIRENET is compared to.
+registered recovery method is plain, non-restarted CP (last iterate), the baseline FIRENET is
+compared to.
 
+Examples
+--------
 >>> import torch
 >>> from pdesolve.problems.inverse_operators import MatrixOperator
 >>> A = MatrixOperator(torch.eye(4, dtype=torch.float64))
@@ -21,23 +24,20 @@ registered solver is plain, non-restarted CP (last iterate), the baseline FIRENE
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from pdesolve.solvers import SOLVERS
-from pdesolve.solvers.base import ConvergedReason
-from pdesolve.solvers.sparse_recovery import (
-    InverseSolver,
-    batched_norm,
+from pdesolve.linalg.proximal import batched_norm, project_l2_ball, soft_threshold
+from pdesolve.recovery import RECOVERY_METHODS
+from pdesolve.recovery.base import RecoveryMethod, RecoveryRun
+from pdesolve.recovery.lasso import (
     check_measurements,
     check_step_sizes,
-    project_l2_ball,
     resolve_norm_bound,
-    soft_threshold,
     sr_lasso_objective,
 )
 
@@ -115,49 +115,63 @@ def primal_dual_gap(
     return sr_lasso_objective(operator, x, y, lam, weights) - dual
 
 
-@SOLVERS.register("chambolle_pock")
-class ChambollePock(InverseSolver):
-    """Plain (non-restarted) Chambolle–Pock for the square-root LASSO, ``maxiter`` iterations.
+@RECOVERY_METHODS.register("chambolle_pock")
+class ChambollePock(RecoveryMethod):
+    """Plain (non-restarted) Chambolle–Pock for the square-root LASSO, at most ``maxiter``
+    iterations.
 
-    Stops when the primal–dual gap (:func:`primal_dual_gap`) falls below
-    ``max(rtol ||y||, atol)``, checked every ``check_every`` iterations; otherwise runs ``maxiter``
-    iterations and reports ``DIVERGED_ITS``. ``ergodic=True``
-    returns the running average instead of the last iterate. ``residual_norms`` holds
-    ``||A x_k − y||`` for every iteration, the initial one first.
+    Stops when the primal–dual gap (:func:`primal_dual_gap`) relative to ``||y||``
+    (``stopping_quantity = "relative_gap"``) is ``<= gap_tol``, tested every ``check_every``
+    iterations and at ``maxiter``; otherwise reports ``NOT_MET``. ``ergodic=True`` returns the
+    running average instead of the last iterate. ``misfit_norms`` holds ``||A x_k − y||`` for
+    every iteration, the initial one first.
 
     >>> import pdesolve
     >>> problem = pdesolve.get_problem("compressed_sensing", n=32, image="sparse_phantom",
     ...                                sparsity=60, rate=0.5, lam=0.03)
-    >>> r = pdesolve.solve(problem, method="chambolle_pock", maxiter=1000, rtol=1e-10)
-    >>> r.reason.name, r.info["relative_error"] < 1e-6
-    ('CONVERGED_RTOL', True)
+    >>> r = pdesolve.recover(problem, method="chambolle_pock", maxiter=1000, gap_tol=1e-10)
+    >>> r.status.value, r.stopping_quantity, bool(r.stopping_history[-1] <= 1e-10)
+    ('met', 'relative_gap', True)
+    >>> r.relative_error < 1e-6, r.stopping_checks[:3].tolist()
+    (True, [50, 100, 150])
     """
 
     registry_name = "chambolle_pock"
+    stopping_quantity = "relative_gap"
 
     def __init__(
         self,
-        rtol: float = 1e-8,
-        atol: float = 0.0,
         maxiter: int = 10_000,
+        gap_tol: float = 1e-8,
+        check_every: int = 50,
         lam: float | None = None,
         weights: Any = None,
         tau: float | None = None,
         sigma: float | None = None,
         L_A: float | None = None,
         ergodic: bool = False,
-        check_every: int = 50,
         device: str = "cpu",
         f_star: float | None = None,
     ) -> None:
-        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter, lam=lam, weights=weights,
-                         device=device, f_star=f_star)  # fmt: skip
+        super().__init__(lam=lam, weights=weights, device=device, f_star=f_star)
+        if int(maxiter) != maxiter or maxiter < 1:
+            raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+        if not (math.isfinite(gap_tol) and gap_tol >= 0):
+            raise ValueError(f"gap_tol must be a finite number >= 0, got {gap_tol!r}")
+        if int(check_every) != check_every or check_every < 1:
+            raise ValueError(f"check_every must be a positive integer, got {check_every!r}")
+        self.maxiter, self.gap_tol = int(maxiter), float(gap_tol)
+        self.check_every = int(check_every)
         self.tau, self.sigma, self.L_A = tau, sigma, L_A
-        self.ergodic, self.check_every = ergodic, int(check_every)
+        self.ergodic = ergodic
+
+    @property
+    def tolerance(self) -> float:
+        return self.gap_tol
 
     def _run(
         self, operator: Any, y: Tensor, x0: Tensor | None, lam: float, weights: Tensor | None
-    ) -> tuple[Tensor, dict[str, Any]]:
+    ) -> RecoveryRun:
         L = resolve_norm_bound(operator, self.L_A)
         tau = 1.0 / L if self.tau is None else float(self.tau)
         sigma = 1.0 / L if self.sigma is None else float(self.sigma)
@@ -174,19 +188,27 @@ class ChambollePock(InverseSolver):
         x_sum, z_sum = torch.zeros_like(x), torch.zeros_like(z)
         norms = [float(batched_norm(operator.forward(x) - y, nd_r))]
         y_norm = float(batched_norm(y, nd_r))
-        reason, k = ConvergedReason.DIVERGED_ITS, 0
+        checks: list[int] = []
+        gaps: list[float] = []
+        stopped, k = False, 0
         with torch.no_grad():
-            for k in range(1, self.stopping.maxiter + 1):
+            for k in range(1, self.maxiter + 1):
                 x, z = cp_step(operator, x, z, y, threshold, tau, sigma)
                 x_sum, z_sum = x_sum + x, z_sum + z
                 xk = x_sum / k if self.ergodic else x
                 norms.append(float(batched_norm(operator.forward(xk) - y, nd_r)))
-                if k % self.check_every == 0 or k == self.stopping.maxiter:
+                if k % self.check_every == 0 or k == self.maxiter:
                     zk = z_sum / k if self.ergodic else z
                     gap = float(primal_dual_gap(operator, xk, zk, y, lam, weights))
-                    if gap <= max(self.stopping.rtol * y_norm, self.stopping.atol):
-                        reason = ConvergedReason.CONVERGED_RTOL
+                    relative = gap / y_norm if y_norm > 0 else (0.0 if gap == 0 else math.inf)
+                    checks.append(k)
+                    gaps.append(relative)
+                    if relative <= self.gap_tol:
+                        stopped = True
                         break
         out = x_sum / k if self.ergodic else x
-        return out, {"residual_norms": np.asarray(norms), "iterations": k, "reason": reason,
-                     "tau": tau, "sigma": sigma, "L_A": L}  # fmt: skip
+        return RecoveryRun(
+            coefficients=out, iterations=k, misfit_iterations=list(range(len(norms))),
+            misfit_norms=norms, stopping_checks=checks, stopping_history=gaps, stopped=stopped,
+            info={"tau": tau, "sigma": sigma, "L_A": L},
+        )  # fmt: skip

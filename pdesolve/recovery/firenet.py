@@ -7,10 +7,10 @@ weighted square-root LASSO ``min_x λ||x||_{ℓ¹_w} + ||A x − y||₂``; it ne
     ε_l = e⁻¹ (δ + ε_{l−1}),   β_l = ε_l / (2 L_A),   α_l = 1 / (β_l p)
     ψ_l = CP_block_p(y ← α_l y, x0 ← α_l ψ_{l−1}, z0 = 0) / α_l
 
-``CP_block_p`` is :func:`~pdesolve.solvers.primal_dual.chambolle_pock_block` (ergodic average of
+``CP_block_p`` is :func:`~pdesolve.recovery.primal_dual.chambolle_pock_block` (ergodic average of
 ``x_1 .. x_p``). The network has ``n·p`` layers, each one application of ``A`` and one of ``A*``.
 Step sizes must satisfy ``τ σ L_A² <= 1`` with ``L_A >= ||A||`` (checked; the official code swaps
-``τ`` and ``σ`` and, in its inexact-input demo, violates the condition: METHODS.md §4.4).
+``τ`` and ``σ`` and, in its inexact-input demo, violates the condition: docs/methods/firenet.md).
 
 Scaling: the minimiser map of the SR-LASSO is positively homogeneous, and so is this network when
 ``δ`` scales with ``y``: ``firenet(αy, δ=αδ) = α firenet(y, δ)`` for ``α > 0`` (exactly for
@@ -19,9 +19,11 @@ Scaling: the minimiser map of the SR-LASSO is positively homogeneous, and so is 
 >>> import pdesolve
 >>> problem = pdesolve.get_problem("compressed_sensing", n=32, image="sparse_phantom",
 ...                                sparsity=60, rate=0.5, lam=0.03)
->>> result = pdesolve.solve(problem, method="firenet", inner_iterations=5, restarts=40)
->>> result.reason.name, result.iterations, result.info["relative_error"] < 1e-6
-('CONVERGED_ITS', 200, True)
+>>> result = pdesolve.recover(problem, method="firenet", inner_iterations=5, restarts=40)
+>>> result.iterations, result.relative_error < 1e-6
+(200, True)
+>>> result.status.value, result.stopping_quantity, result.tolerance  # fixed depth: no test
+('not_checked', None, None)
 """
 
 from __future__ import annotations
@@ -34,18 +36,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pdesolve.solvers import SOLVERS
-from pdesolve.solvers.primal_dual import chambolle_pock_block
-from pdesolve.solvers.sparse_recovery import (
-    InverseSolver,
-    batched_norm,
+from pdesolve.linalg.proximal import batched_norm
+from pdesolve.recovery import RECOVERY_METHODS
+from pdesolve.recovery.base import RecoveryMethod, RecoveryRun
+from pdesolve.recovery.lasso import (
     check_measurements,
     check_step_sizes,
     resolve_norm_bound,
     sr_lasso_objective,
 )
+from pdesolve.recovery.primal_dual import chambolle_pock_block
 
-__all__ = ["FIRENET", "FirenetSolver", "firenet"]
+__all__ = ["FIRENET", "FirenetRecovery", "firenet"]
 
 
 def firenet(
@@ -97,8 +99,10 @@ def firenet(
     nd_r, nd_d = len(operator.range_shape), len(operator.domain_shape)
     batch = y.shape[: y.ndim - nd_r]
     real = torch.float64 if y.dtype in (torch.float64, torch.complex128) else torch.float32
-    eps = (batched_norm(y, nd_r) if eps0 is None
-           else torch.as_tensor(eps0, dtype=real, device=y.device))
+    if eps0 is None:
+        eps = batched_norm(y, nd_r)
+    else:
+        eps = torch.as_tensor(eps0, dtype=real, device=y.device)
     eps = eps.expand(batch) if eps.ndim == 0 else eps
     if x0 is None:
         psi = torch.zeros((*batch, *operator.domain_shape), dtype=real, device=y.device)
@@ -147,29 +151,27 @@ class FIRENET(nn.Module):
         return coeffs if self.synthesis is None else self.synthesis.forward(coeffs)
 
 
-@SOLVERS.register("firenet")
-class FirenetSolver(InverseSolver):
-    """``method="firenet"``: ``restarts`` × ``inner_iterations`` layers (``CONVERGED_ITS``).
+@RECOVERY_METHODS.register("firenet")
+class FirenetRecovery(RecoveryMethod):
+    """``method="firenet"``: ``restarts`` × ``inner_iterations`` layers, a fixed depth.
 
-    ``info`` holds per restart: ``objective`` history ``F(ψ_l)`` (``objective_history``), the gap
-    ``F(ψ_l) − f_star`` when ``f_star`` is given (``objective_gap_history``) and ``eps``
-    (``ε_l``); ``relative_error`` of the output when the problem knows its true coefficients.
-    ``residual_norms`` = ``||A ψ_l − y||``, ``l = 0..n``. ``rtol``/``atol`` are ignored (fixed
-    depth); ``maxiter`` must be at least ``restarts * inner_iterations``.
+    FIRENET tests no tolerance: ``stopping_quantity`` and ``tolerance`` are None and ``status``
+    is ``NOT_CHECKED``. Logged per restart ``l = 0..n``: ``misfit_norms`` ``||A ψ_l − y||`` (at
+    iterations ``l·p``), and in ``info`` the objective ``F(ψ_l)`` (``objective_history``), the
+    gap ``F(ψ_l) − f_star`` when ``f_star`` is given (``objective_gap_history``) and ``ε_l``
+    (``eps``).
     """
 
     registry_name = "firenet"
+    stopping_quantity = None
 
     def __init__(
         self,
-        rtol: float = 1e-8,
-        atol: float = 0.0,
-        maxiter: int = 10_000,
-        lam: float | None = None,
-        weights: Any = None,
         inner_iterations: int = 5,
         restarts: int = 16,
-        delta: float | None = None,
+        delta: float = 1e-9,
+        lam: float | None = None,
+        weights: Any = None,
         tau: float | None = None,
         sigma: float | None = None,
         L_A: float | None = None,
@@ -177,21 +179,22 @@ class FirenetSolver(InverseSolver):
         device: str = "cpu",
         f_star: float | None = None,
     ) -> None:
-        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter, lam=lam, weights=weights,
-                         device=device, f_star=f_star)  # fmt: skip
-        if restarts * inner_iterations > maxiter:
-            raise ValueError(
-                f"FIRENET depth restarts*inner_iterations = {restarts * inner_iterations} exceeds "
-                f"maxiter = {maxiter}"
-            )
+        super().__init__(lam=lam, weights=weights, device=device, f_star=f_star)
+        if int(inner_iterations) != inner_iterations or int(restarts) != restarts:
+            raise ValueError(f"inner_iterations and restarts must be integers, got "
+                             f"{inner_iterations!r} and {restarts!r}")  # fmt: skip
+        if inner_iterations < 1 or restarts < 1:
+            raise ValueError(f"inner_iterations and restarts must be >= 1, got "
+                             f"{inner_iterations} and {restarts}")  # fmt: skip
+        if not (math.isfinite(delta) and delta >= 0):
+            raise ValueError(f"delta must be a finite number >= 0, got {delta!r}")
         self.inner_iterations, self.restarts = int(inner_iterations), int(restarts)
-        self.delta, self.tau, self.sigma, self.L_A, self.eps0 = delta, tau, sigma, L_A, eps0
+        self.delta, self.tau, self.sigma, self.L_A, self.eps0 = float(delta), tau, sigma, L_A, eps0
 
     def _run(
         self, operator: Any, y: Tensor, x0: Tensor | None, lam: float, weights: Tensor | None
-    ) -> tuple[Tensor, dict[str, Any]]:
+    ) -> RecoveryRun:
         nd_r = len(operator.range_shape)
-        delta = 1e-9 if self.delta is None else float(self.delta)
         start = torch.zeros(operator.domain_shape, dtype=torch.float64, device=y.device)
         start = start if x0 is None else x0
         norms = [float(batched_norm(operator.forward(start) - y, nd_r))]
@@ -203,22 +206,25 @@ class FirenetSolver(InverseSolver):
 
         with torch.no_grad():
             psi = firenet(operator, y, lam=lam, inner_iterations=self.inner_iterations,
-                          restarts=self.restarts, delta=delta, tau=self.tau, sigma=self.sigma,
-                          weights=weights, norm_bound=self.L_A, eps0=self.eps0, x0=x0,
-                          restart_callback=log)  # fmt: skip
+                          restarts=self.restarts, delta=self.delta, tau=self.tau,
+                          sigma=self.sigma, weights=weights, norm_bound=self.L_A, eps0=self.eps0,
+                          x0=x0, restart_callback=log)  # fmt: skip
         eps, e = [], float(batched_norm(y, nd_r)) if self.eps0 is None else float(self.eps0)
         for _ in range(self.restarts):
-            e = (delta + e) / math.e
+            e = (self.delta + e) / math.e
             eps.append(e)
         info: dict[str, Any] = {
-            "residual_norms": np.asarray(norms),
-            "iterations": self.restarts * self.inner_iterations,
             "objective_history": np.asarray(objective),
             "eps": np.asarray(eps),
             "inner_iterations": self.inner_iterations,
             "restarts": self.restarts,
-            "delta": delta,
+            "delta": self.delta,
         }
         if self.f_star is not None:
             info["objective_gap_history"] = np.asarray(objective) - self.f_star
-        return psi, info
+        p = self.inner_iterations
+        return RecoveryRun(
+            coefficients=psi, iterations=self.restarts * p,
+            misfit_iterations=[level * p for level in range(self.restarts + 1)],
+            misfit_norms=norms, info=info,
+        )  # fmt: skip

@@ -1,4 +1,4 @@
-"""FIRENET, Chambolle–Pock, ISTA/FISTA and the stability-study tools (issue 8)."""
+"""FIRENET, Chambolle–Pock, ISTA/FISTA and the stability-study tools."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import torch
 
 import pdesolve
+from pdesolve.linalg.proximal import project_l2_ball, soft_threshold
 from pdesolve.problems.inverse_operators import MatrixOperator
-from pdesolve.solvers.firenet import FIRENET, firenet
-from pdesolve.solvers.ista import proximal_gradient
-from pdesolve.solvers.primal_dual import chambolle_pock_block, primal_dual_gap
-from pdesolve.solvers.sparse_recovery import project_l2_ball, soft_threshold
-from pdesolve.solvers.sparse_recovery import sr_lasso_objective as sparse_objective
+from pdesolve.recovery.firenet import FIRENET, firenet
+from pdesolve.recovery.ista import proximal_gradient
+from pdesolve.recovery.lasso import sr_lasso_objective as sparse_objective
+from pdesolve.recovery.primal_dual import chambolle_pock_block, primal_dual_gap
 
 torch.set_num_threads(1)  # small tensors: one thread is fastest
 
@@ -97,29 +97,32 @@ def test_firenet_reaches_1e6_on_exactly_sparse_noiseless_problem():
     assert (first + 1) * 5 <= 150, errors  # within 150 layers
     # exponential decay: from restart 5 to 25 the error falls by more than 1e-5
     assert errors[24] < 1e-5 * errors[4]
-    # the same through pdesolve.solve, Walsh sampling and a Gaussian matrix
-    result = pdesolve.solve(problem, method="firenet", inner_iterations=5, restarts=30)
-    assert result.info["relative_error"] < 1e-6 and result.reason.name == "CONVERGED_ITS"
+    # the same through pdesolve.recover, Walsh sampling and a Gaussian matrix
+    result = pdesolve.recover(problem, method="firenet", inner_iterations=5, restarts=30)
+    assert result.relative_error < 1e-6 and result.status.value == "not_checked"
     walsh = _sparse_problem(sampling="walsh")
-    result = pdesolve.solve(walsh, method="firenet", inner_iterations=10, restarts=15)
-    assert result.info["relative_error"] < 1e-6
+    result = pdesolve.recover(walsh, method="firenet", inner_iterations=10, restarts=15)
+    assert result.relative_error < 1e-6
     A, x, y = _gaussian(seed=2)
     out = firenet(A, y, lam=0.2, inner_iterations=20, restarts=20, delta=0.0)
     assert float(torch.linalg.vector_norm(out - x) / torch.linalg.vector_norm(x)) < 1e-6
 
 
-def test_solve_result_contents_and_restart_logs():
+def test_recovery_result_contents_and_restart_logs():
     problem = _sparse_problem()
-    result = pdesolve.solve(problem, method="firenet", inner_iterations=5, restarts=12, f_star=0.0)
-    assert result.iterations == 60 and len(result.residual_norms) == 13
-    assert result.residual_norms[0] == pytest.approx(
+    result = pdesolve.recover(problem, method="firenet", inner_iterations=5, restarts=12,
+                              f_star=0.0)  # fmt: skip
+    assert result.iterations == 60 and len(result.misfit_norms) == 13
+    assert result.misfit_iterations.tolist() == list(range(0, 61, 5))
+    assert result.misfit_norms[0] == pytest.approx(
         float(torch.linalg.vector_norm(problem.measurements))
     )
-    assert result.residual_norms[-1] < 1e-2 * result.residual_norms[0]
+    assert result.misfit_norms[-1] < 1e-2 * result.misfit_norms[0]
     hist = result.info["objective_history"]
-    assert len(hist) == 13 and hist[-1] < hist[0]
+    assert len(hist) == 13 and hist[-1] < hist[0] and hist[-1] == result.objective
     assert np.allclose(result.info["objective_gap_history"], hist)
-    assert result.x.shape == (32, 32) and np.allclose(
+    assert result.objective_gap == result.objective  # f_star = 0
+    assert result.reconstruction.shape == (32, 32) and np.allclose(
         result.info["eps"][1] * np.e, result.info["eps"][0] + 1e-9
     )
 
@@ -160,9 +163,9 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match=r"tau\*sigma\*L_A\^2 <= 1"):
         firenet(A, y, lam=0.1, tau=1.0, sigma=1.5)
     with pytest.raises(ValueError, match=r"tau\*sigma\*L_A\^2 <= 1"):
-        pdesolve.solve(problem, method="firenet", tau=2.0, sigma=1.0)
+        pdesolve.recover(problem, method="firenet", tau=2.0, sigma=1.0)
     with pytest.raises(ValueError, match=r"tau\*sigma\*L_A\^2 <= 1"):
-        pdesolve.solve(problem, method="chambolle_pock", tau=1.0, sigma=1.0 + 1e-6)
+        pdesolve.recover(problem, method="chambolle_pock", tau=1.0, sigma=1.0 + 1e-6)
     firenet(A, y, lam=0.1, tau=0.5, sigma=2.0, restarts=1)  # τσL_A² = 1 exactly is allowed
     with pytest.raises(ValueError, match="wrong length"):
         firenet(A, y[:-1], lam=0.1)
@@ -187,28 +190,28 @@ def test_bad_inputs_raise_clear_errors():
     problem_nan.measurements = bad
     for method in ("firenet", "chambolle_pock", "fista"):
         with pytest.raises(ValueError, match="NaN"):
-            pdesolve.solve(problem_nan, method=method)
+            pdesolve.recover(problem_nan, method=method)
     with pytest.raises(ValueError, match="NaN"):
         problem.with_measurements(bad)
     with pytest.raises(ValueError, match="L_A"):
         firenet(A, y, lam=0.1, norm_bound=0.5)
     with pytest.raises(ValueError, match="lam"):
         firenet(A, y, lam=-1.0)
-    with pytest.raises(TypeError, match="inverse problems"):
-        pdesolve.solve(pdesolve.get_problem("poisson", dim=2, n=8).discretize(), method="firenet")
-    with pytest.raises(ValueError, match="maxiter"):
-        pdesolve.solve(problem, method="firenet", restarts=100, inner_iterations=5, maxiter=50)
+    with pytest.raises(TypeError, match="not a LinearSystem"):
+        pdesolve.recover(pdesolve.get_problem("poisson", dim=2, n=8).discretize(), method="firenet")
+    with pytest.raises(ValueError, match="restarts must be >= 1"):
+        pdesolve.recover(problem, method="firenet", restarts=0)
 
 
 # ------------------------------------------------------------------------------- baselines ---
 def test_chambolle_pock_and_fista_reach_the_minimiser():
     problem = _sparse_problem()
-    cp = pdesolve.solve(problem, method="chambolle_pock", maxiter=1000, rtol=1e-10)
-    assert cp.converged and cp.info["relative_error"] < 1e-6
-    fista = pdesolve.solve(problem, method="fista", maxiter=600, rtol=1e-12)
-    ista = pdesolve.solve(problem, method="ista", maxiter=600, rtol=1e-12)
-    assert fista.info["relative_error"] < 1e-3
-    assert fista.info["relative_error"] < ista.info["relative_error"]
+    cp = pdesolve.recover(problem, method="chambolle_pock", maxiter=1000, gap_tol=1e-10)
+    assert cp.success and cp.relative_error < 1e-6
+    fista = pdesolve.recover(problem, method="fista", maxiter=600, change_tol=1e-12)
+    ista = pdesolve.recover(problem, method="ista", maxiter=600, change_tol=1e-12)
+    assert fista.relative_error < 1e-3
+    assert fista.relative_error < ista.relative_error
     # FISTA on A = I is soft thresholding, in closed form
     eye = MatrixOperator(torch.eye(4, dtype=torch.float64))
     y = torch.tensor([2.0, -0.2, 0.5, -3.0], dtype=torch.float64)
@@ -216,7 +219,7 @@ def test_chambolle_pock_and_fista_reach_the_minimiser():
     assert torch.allclose(out, soft_threshold(y, 0.4))
 
 
-# ---------------------------------------------------------- schedule = METHODS.md §4.2 ---
+# ---------------------------------------------------------- schedule = docs/methods/firenet.md ---
 def _transcription(A, y, lam, p, restarts, delta):
     """§4.2 (and the official cp_expo_sr_lasso / cp_ergodic_sr_lasso), literally, τ = σ = 1/L_A."""
     L = A.norm_bound
@@ -280,21 +283,21 @@ def test_firenet_recovers_the_poisson_source_noiseless():
     minimiser here and FIRENET's objective is not above it."""
     problem = pdesolve.get_problem("poisson_source")
     A, y, lam = problem.operator, problem.measurements, problem.lam
-    result = pdesolve.solve(problem, method="firenet", inner_iterations=100, restarts=40,
-                            delta=1e-12)  # fmt: skip
-    w = torch.as_tensor(result.info["coefficients"])
+    result = pdesolve.recover(problem, method="firenet", inner_iterations=100, restarts=40,
+                              delta=1e-12)  # fmt: skip
+    w = torch.as_tensor(result.coefficients)
     assert _source_error(problem, w) < 1e-10
-    assert result.info["relative_error"] < 1e-10
+    assert result.relative_error < 1e-10
     f_true = float(sparse_objective(A, problem.coefficients, y, lam))
-    assert result.info["objective"] <= f_true * (1 + 1e-12)
-    assert np.allclose(result.x, problem.image, atol=1e-9)
+    assert result.objective <= f_true * (1 + 1e-12)
+    assert np.allclose(result.reconstruction, problem.image, atol=1e-9)
 
 
 def test_firenet_recovers_the_poisson_source_to_the_noise_level():
     """1% noise on the sensor values (11% after whitening: ||M|| = 1/σ_min(A)): FIRENET's source
     error is 0.056 (below the whitened noise level, 5.6× the raw one), and FIRENET is 3.3e-3 from
     the SR-LASSO minimiser (plain CP, 2000 iterations: converged to ~1e-11 by then)."""
-    from pdesolve.solvers.primal_dual import cp_step
+    from pdesolve.recovery.primal_dual import cp_step
 
     problem = pdesolve.get_problem("poisson_source", noise=0.01, seed=0)
     A, y, lam = problem.operator, problem.measurements, problem.lam

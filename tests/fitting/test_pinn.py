@@ -1,4 +1,4 @@
-"""The PINN solver: accuracy on small problems, determinism, resume, constraints, bad input."""
+"""The PINN fit method: accuracy on small problems, determinism, resume, constraints, bad input."""
 
 import csv
 import json
@@ -29,26 +29,25 @@ SMALL = {"model": {"name": "mlp", "width": 16, "depth": 2, "activation": "tanh"}
 
 def test_1d_poisson_reaches_1e_3():
     problem = pdesolve.get_problem("poisson", dim=1, n=63, solution="sine")
-    result = pdesolve.solve(problem, method="pinn", model="mlp", width=16, depth=2,
-                            activation="tanh", steps=300, lbfgs_steps=10, batch=64,
-                            optimizer={"name": "adam", "lr": 1e-2}, log_every=50, progress=False)
-    err = result.info["error"]
-    assert err["relative_l2_test"] < 1e-3 and err["relative_l2"] < 1e-3  # test set and grid
-    assert result.reason.name == "CONVERGED_ITS" and result.iterations == 310
-    assert result.x.shape == (63,)
-    res = result.residual_norms
-    assert res[-1] < 1e-2 * res[0]  # the PDE residual fell by two orders
-    assert result.info["history"]["step"][0] == 0 and result.info["history"]["step"][-1] == 310
+    result = pdesolve.fit(problem, method="pinn", model="mlp", width=16, depth=2,
+                          activation="tanh", steps=300, lbfgs_steps=10, batch=64,
+                          optimizer={"name": "adam", "lr": 1e-2}, log_every=50, progress=False)
+    assert result.test_error < 1e-3 and result.discrete_errors["relative_l2"] < 1e-3  # test, grid
+    assert result.status.value == "not_checked" and not result.success  # no criterion stated
+    assert result.steps == 310 and result.discrete_values.shape == (63,)
+    res = result.history["residual_rms"]
+    assert res[-1] < 1e-2 * res[0] and result.residual_rms == res[-1]  # fell by two orders
+    assert result.history_steps[0] == 0 and result.history_steps[-1] == 310
 
 
 def test_2d_poisson_raf_resnet_small_error():
     problem = pdesolve.get_problem("poisson", dim=2, n=15, solution="polynomial")
-    result = pdesolve.solve(problem, method="pinn", model="resnet", width=12, activation="raf",
-                            activation_options={"gaussian_width": 0.5}, steps=200, batch=128,
-                            optimizer={"name": "adam", "lr": 5e-3}, log_every=50, progress=False,
-                            test_points=2000)
-    assert result.info["error"]["relative_l2_test"] < 0.05
-    assert result.info["history"]["relative_l2"][0] > 0.5  # it did learn
+    result = pdesolve.fit(problem, method="pinn", model="resnet", width=12, activation="raf",
+                          activation_options={"gaussian_width": 0.5}, steps=200, batch=128,
+                          optimizer={"name": "adam", "lr": 5e-3}, log_every=50, progress=False,
+                          test_points=2000)
+    assert result.test_error < 0.05
+    assert result.history["relative_l2"][0] > 0.5  # it did learn
 
 
 def test_same_seed_same_numbers_other_seed_differs():
@@ -147,14 +146,15 @@ def test_curveball_through_make_optimizer_lowers_the_loss():
 
 def test_float32_and_eigenvalue_problem():
     problem = pdesolve.get_problem("laplace_eigen", dim=2)
-    result = pdesolve.solve(problem, method="pinn", steps=150, dtype="float32", batch=256,
-                            model={"name": "mlp", "width": 16, "depth": 2, "activation": "tanh"},
-                            optimizer={"name": "adam", "lr": 1e-2}, log_every=50,
-                            progress=False, test_points=2000)
+    result = pdesolve.fit(problem, method="pinn", steps=150, dtype="float32", batch=256,
+                          model={"name": "mlp", "width": 16, "depth": 2, "activation": "tanh"},
+                          optimizer={"name": "adam", "lr": 1e-2}, log_every=50,
+                          progress=False, test_points=2000)
     exact = 2 * np.pi**2
-    assert result.x.dtype == np.float64 and result.info["config"]["dtype"] == "float32"
+    assert result.info["config"]["dtype"] == "float32" and result.discrete_values is None
+    assert result.predict(np.full((3, 2), 0.5)).dtype == np.float64
     assert abs(result.info["eigenvalue"] - exact) / exact < 0.05
-    assert result.info["error"]["relative_l2_test"] < 0.1
+    assert result.test_error < 0.1
 
 
 def test_nonfinite_loss_names_the_step_and_keeps_the_checkpoint(tmp_path):
@@ -186,16 +186,16 @@ class NoPDE(pdesolve.get_problem("poisson", dim=1).__class__):
 
 def test_bad_input():
     with pytest.raises(ValueError, match="no continuous PDE form.*no PDE source"):
-        pdesolve.solve(NoPDE(dim=1), method="pinn", steps=1)
+        pdesolve.fit(NoPDE(dim=1), method="pinn", steps=1)
     with pytest.raises(ValueError, match="no continuous form"):
         PINNTrainer(object(), steps=1)
     problem = pdesolve.get_problem("poisson", dim=1)
     with pytest.raises(ValueError, match="unknown activation 'swish'"):
-        pdesolve.solve(problem, method="pinn", activation="swish", steps=1)
+        pdesolve.fit(problem, method="pinn", activation="swish", steps=1)
     with pytest.raises(ValueError, match="unknown collocation method"):
         PINNTrainer(problem, steps=1, sampling="grid")
     with pytest.raises(TypeError, match="not a LinearSystem"):
-        pdesolve.solve(problem.discretize(), method="pinn")
+        pdesolve.fit(problem.discretize(), method="pinn")
     with pytest.raises(ValueError, match="lbfgs_steps"):
         PINNTrainer(problem, steps=1, optimizer="lbfgs")
 
@@ -203,17 +203,19 @@ def test_bad_input():
 def test_cli_runs_the_pinn(tmp_path):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         cfg = compose(config_name="config", overrides=[
-            "problem=poisson1d", "problem.n=31", "solver=pinn", "solver.steps=100",
-            "solver.batch=64", "solver.log_every=50", "solver.test_points=1000",
-            "model@solver.model=raf_resnet", "solver.model.width=12",
-            "solver.model.activation_options.gaussian_width=0.5", "solver.progress=false",
-            f"solver.output_dir={tmp_path}/t",
+            "problem=poisson1d", "problem.n=31", "fit=pinn", "fit.steps=100",
+            "fit.batch=64", "fit.log_every=50", "fit.test_points=1000",
+            "model@fit.model=raf_resnet", "fit.model.width=12",
+            "fit.model.activation_options.gaussian_width=0.5", "fit.progress=false",
+            f"fit.output_dir={tmp_path}/t",
         ])  # fmt: skip
     record = run(cfg, tmp_path)
     data = json.loads((tmp_path / "result.json").read_text())
-    assert data["reason"] == "CONVERGED_ITS" and data["iterations"] == 100
+    assert data["kind"] == "fit" and data["status"] == "not_checked" and not data["success"]
+    assert data["steps"] == 100 and data["history_steps"] == [0, 50, 100]
     assert data["sizes"]["unknowns"] == 31 and data["errors"]["max"] < 0.5
-    assert record["errors"]["relative_l2_test"] < 0.5
+    assert record["test_error"] < 0.5 and data["loss_history"][0] is None  # no loss at step 0
+    assert "converged" not in data and "solver" not in data
     assert (tmp_path / "t" / "metrics.csv").exists()
 
 
@@ -294,15 +296,15 @@ def test_progress_bar_shows_loss_and_error(capsys):
 def test_raf_experiment_configs_compose_and_run(tmp_path, experiment):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         cfg = compose(config_name="config", overrides=[
-            f"+experiment={experiment}", "solver.steps=3", "solver.batch=32",
-            "solver.log_every=1", "solver.test_points=200", "solver.progress=false",
-            "solver.model.width=12", "write_solution=false",
+            f"+experiment={experiment}", "fit.steps=3", "fit.batch=32",
+            "fit.log_every=1", "fit.test_points=200", "fit.progress=false",
+            "fit.model.width=12", "write_solution=false",
         ])  # fmt: skip
-    assert cfg.solver.name == "pinn" and cfg.solver.model.activation == "raf"
+    assert cfg.fit.name == "pinn" and cfg.fit.model.activation == "raf"
     if experiment == "raf_oscillatory":
-        cfg.solver.model.activation_options.sizes = [3, 3, 3, 3]  # width 12
+        cfg.fit.model.activation_options.sizes = [3, 3, 3, 3]  # width 12
     record = run(cfg, tmp_path)
-    assert record["iterations"] == 3 and np.isfinite(record["errors"]["relative_l2_test"])
+    assert record["steps"] == 3 and np.isfinite(record["test_error"])
 
 
 def test_throughput_benchmark_names_the_deepxde_install_when_missing(monkeypatch, tmp_path):
