@@ -26,3 +26,10 @@ bench: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The prepared CUDA-vs-CPU check of the neural parts (experiments/gpu/README.md). It needs no
+# set-up: on a GPU machine without the venv, `make gpu-check PY=python3`.
+GPU_OUT ?= experiments/gpu/results/$(shell date -u +%Y%m%d-%H%M%S)
+.PHONY: gpu-check
+gpu-check:
+	$(PY) experiments/gpu/check.py --out $(GPU_OUT)

@@ -12,10 +12,12 @@ import platform
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import meshio
 import numpy as np
+
+if TYPE_CHECKING:  # meshio is imported where it is used: pdesolve imports without it
+    import meshio
 
 
 class MeshError(ValueError):
@@ -24,6 +26,8 @@ class MeshError(ValueError):
 
 def read_mesh(path: str | os.PathLike) -> meshio.Mesh:
     """Read a mesh with meshio, with errors that name the file and the cause."""
+    import meshio
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mesh file {str(path)!r} does not exist")
@@ -159,6 +163,8 @@ def write_solution_vtu(
         point_data["exact"] = exact
         point_data["error"] = u - exact
     point_data.update(extra_point_data or {})
+    import meshio
+
     mesh = meshio.Mesh(points, [(cell_type, cells)], point_data=point_data)
 
     def write(tmp: Path) -> None:
@@ -168,8 +174,7 @@ def write_solution_vtu(
 
 
 def versions() -> dict[str, str]:
-    """Versions of pdesolve and the libraries it runs on, for result records."""
-    import meshio
+    """Versions of pdesolve and the libraries it runs on (those installed), for result records."""
     import scipy
     import torch
 
@@ -181,8 +186,13 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "torch": torch.__version__,
-        "meshio": meshio.__version__,
     }
+    try:
+        import meshio
+
+        out["meshio"] = meshio.__version__
+    except ImportError:
+        pass
     try:
         import petsc4py
 

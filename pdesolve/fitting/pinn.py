@@ -113,6 +113,9 @@ class PINNFit(FitMethod):
                 f"fit method 'pinn' has no parameter {key!r}{hint}; its parameters: "
                 f"{', '.join(own + others)}"
             )
+        from pdesolve.nn.checkpoint import check_device
+
+        check_device(options.get("device", "cpu"))
         for name, value in (("residual_rtol", residual_rtol), ("residual_atol", residual_atol)):
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

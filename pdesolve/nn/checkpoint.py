@@ -27,7 +27,32 @@ import torch
 
 FORMAT = "pdesolve-checkpoint-v1"
 
-__all__ = ["FORMAT", "capture_rng", "load_checkpoint", "restore_rng", "save_checkpoint"]
+__all__ = [
+    "FORMAT", "capture_rng", "check_device", "load_checkpoint", "restore_rng", "save_checkpoint",
+]  # fmt: skip
+
+
+def check_device(device: Any) -> None:
+    """Raise a clear ``ValueError`` for a torch device this machine does not have.
+
+    >>> check_device("cpu")
+    >>> try:
+    ...     check_device("gpu")
+    ... except ValueError as exc:
+    ...     print(str(exc)[:37])
+    device='gpu' is not a torch device: E
+    """
+    if device is None or callable(device) or isinstance(device, dict):
+        return  # a map_location that is not one device
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from exc
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} but torch sees no CUDA device on this machine "
+            "(torch.cuda.is_available() is False); use device='cpu'"
+        )
 
 
 def capture_rng(generators: Mapping[str, torch.Generator] | None = None) -> dict[str, Any]:
@@ -92,6 +117,7 @@ def save_checkpoint(
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`, with a clear error otherwise."""
+    check_device(map_location)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")

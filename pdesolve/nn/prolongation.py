@@ -45,6 +45,7 @@ from pdesolve.discretize.prolongation import (
     gather_neighbour_stencils,
     pair_normalise,
 )
+from pdesolve.nn.checkpoint import check_device
 
 _MIN_WEIGHT = 1e-6
 #: network precisions of the batched inference path (``ProlongationNet.infer``)
@@ -233,6 +234,7 @@ def load_prolongation_net(path: str, map_location: str = "cpu") -> ProlongationN
 
     The checkpoint stores ``config`` (constructor arguments) and ``model`` (the state dict).
     """
+    check_device(map_location)
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
     net = ProlongationNet(**ckpt["config"])
     net.load_state_dict(ckpt["model"])

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import meshio
 import numpy as np
 import torch
 from torch import Tensor
@@ -36,6 +35,9 @@ from pdesolve.problems import PROBLEMS
 from pdesolve.problems.base import Problem, gradient, to_numpy_fn
 from pdesolve.problems.domains import Domain
 from pdesolve.problems.manufactured import make_solution
+
+if TYPE_CHECKING:  # meshio is imported where it is used: pdesolve imports without it
+    import meshio
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 SAMPLE_MESH = DATA_DIR / "meshes" / "disk.msh"
@@ -89,6 +91,8 @@ class MeshPoissonProblem(Problem):
         refine: int = 0,
         frequency: int = 1,
     ) -> None:
+        import meshio
+
         super().__init__(
             mesh=str(mesh) if not isinstance(mesh, meshio.Mesh) else "<meshio.Mesh>",
             solution=solution, boundary=boundary, refine=refine, frequency=frequency,

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from pdesolve.linalg.proximal import batched_norm
+from pdesolve.nn.checkpoint import check_device
 from pdesolve.recovery.lasso import check_measurements, sr_lasso_objective
 from pdesolve.status import Criterion, CriterionStatus
 
@@ -184,6 +185,7 @@ class RecoveryMethod(ABC):
         device: str = "cpu",
         f_star: float | None = None,
     ) -> None:
+        check_device(device)
         self.lam = lam
         self.weights = weights
         self.device = device

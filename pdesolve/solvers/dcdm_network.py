@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from pdesolve.linalg.system import InvalidSystemError, LinearSystem
+from pdesolve.nn.checkpoint import check_device
 from pdesolve.solvers.preconditioner import PRECONDITIONERS, Preconditioner
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "dcdm"
@@ -165,14 +166,6 @@ def search_direction(
     net = resolve_model(model, len(grid))
     direction = NetworkDirection(net, grid, mask, restricted, dtype, device)
     return direction, direction
-
-
-
-def check_device(device: str) -> None:
-    """Raise a clear error for a torch device this machine does not have."""
-    kind = torch.device(device).type
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch sees no CUDA device here; use 'cpu'")
 
 
 @PRECONDITIONERS.register("dcdm_network")

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from pdesolve.discretize.prolongation import blackbox_pstencil
+from pdesolve.nn.checkpoint import check_device
 from pdesolve.nn.prolongation import ProlongationNet, learned_pstencil
 from pdesolve.train.block_fourier import galerkin_coarse_stencil, periodic_fe_stencil, two_grid_loss
 
@@ -103,6 +104,7 @@ def evaluate(net: ProlongationNet, stencils: torch.Tensor, n: int, cfg: TrainCon
 
 def train(cfg: TrainConfig, log_every: int = 0) -> tuple[ProlongationNet, list[dict[str, Any]]]:
     """Train a ``ProlongationNet`` under ``cfg``; returns it and one log record per epoch."""
+    check_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)

@@ -5,7 +5,6 @@ import inspect
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 import pdesolve
@@ -13,13 +12,7 @@ from pdesolve.cli import CONFIG_DIR
 from pdesolve.fitting.pinn import PINNFit, unknown_points
 from pdesolve.train.pinn_trainer import PINNTrainer
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = {"model": "mlp", "width": 8, "depth": 2, "activation": "tanh", "batch": 64,

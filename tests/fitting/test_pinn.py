@@ -13,14 +13,7 @@ from pdesolve.cli import CONFIG_DIR, run
 from pdesolve.nn.checkpoint import load_checkpoint
 from pdesolve.train.pinn_trainer import PINNTrainer, TrainingDivergedError, load_pinn
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one thread is faster, and much faster on a shared, loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = {"model": {"name": "mlp", "width": 16, "depth": 2, "activation": "tanh"},

@@ -8,14 +8,7 @@ import torch
 from pdesolve.nn.activations import LearnableRAF, PartitionedRAF, Rational, make_activation
 from pdesolve.nn.mlp import MLP, ResNet, make_model
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and much faster on a shared, loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def slice_reference(x, sizes, fns):

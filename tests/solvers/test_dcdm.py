@@ -31,14 +31,7 @@ def _cg_history(A, b, iters):
     return np.array(norms)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # batch-one inferences of small grids: threads only add synchronisation (and, on a loaded
-    # machine, long waits); restore the suite's setting afterwards
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -39,12 +39,6 @@ def test_coarse_grid_hybrid_converges_to_1e8_monotonically(system64):
     assert result.info["error"]["max"] < 1e-4  # discretization error of the 64² grid
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small networks: threads only add overhead (and contention)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_pinn_hybrid_converges_to_1e8(system64, one_thread):

@@ -13,17 +13,6 @@ import pdesolve
 from pdesolve import InvalidSystemError, LinearSystem, NotSetUpError
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks: one thread is faster, and much faster on a shared, loaded machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def diffusion():
     return pdesolve.get_problem(

@@ -16,14 +16,7 @@ from pdesolve.train.imbalance import (
     train_classifier,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are tiny: one thread is faster than two on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batch(seed=0):

@@ -15,13 +15,7 @@ from pdesolve.train.troubled_cells import (
     troubled_cell_dataset,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_known_discontinuities_are_labelled_exactly():
