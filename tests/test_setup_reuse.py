@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 RUN = Path(__file__).resolve().parents[1] / "experiments" / "setup_reuse" / "run.py"
 
@@ -23,12 +22,8 @@ def bench():
     del sys.modules[spec.name]
 
 
-def test_quick_table(bench, tmp_path):
-    threads = torch.get_num_threads()
-    try:
-        assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
-    finally:
-        torch.set_num_threads(threads)
+def test_quick_table(bench, tmp_path, one_thread):
+    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
     with open(tmp_path / "setup_reuse.csv") as f:
         rows = list(csv.DictReader(f))
     expected = [(c.problem, c.label) for c in bench.cases(quick=True)]
