@@ -99,16 +99,22 @@ def tasks(config: dict[str, Any]) -> list[Task]:
     return out
 
 
+def problem_config(problem: str) -> Path:
+    """The file ``configs/problem/<problem>.yaml``, or a clear error listing the known ones."""
+    path = CONFIG_DIR / "problem" / f"{problem}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
+        raise SystemExit(f"pdesolve compare: unknown problem config {problem!r}; known: {known}")
+    return path
+
+
 def make_system(problem: str, size: int, overrides: dict[str, Any], seed: int) -> Any:
     """The linear system of problem config ``configs/problem/<problem>.yaml`` at size ``n``."""
     from omegaconf import OmegaConf
 
     import pdesolve
 
-    path = CONFIG_DIR / "problem" / f"{problem}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
-        raise SystemExit(f"pdesolve compare: unknown problem config {problem!r}; known: {known}")
+    path = problem_config(problem)
     cfg = OmegaConf.merge({"seed": seed}, {"problem": OmegaConf.load(path)})
     params = OmegaConf.to_container(cfg.problem, resolve=True)
     params.update(overrides or {})
@@ -312,8 +318,7 @@ def compare(config: dict[str, Any], progress: bool = True) -> tuple[Path, list[d
         )
     all_tasks = tasks(config)  # unknown names fail here, before any work
     for problem in config["problems"]:
-        if not (CONFIG_DIR / "problem" / f"{problem}.yaml").is_file():
-            make_system(problem, 1, {}, 0)  # raises the clear error
+        problem_config(problem)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

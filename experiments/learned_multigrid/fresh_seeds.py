@@ -1,4 +1,4 @@
-"""Success rate of a learned prolongation against black-box on fresh seed sets (issue 6, item 6).
+"""Success rate of a learned prolongation against black-box on fresh seed sets.
 
 For each seed: a Dirichlet log-normal problem at ``n``, V(1,1) asymptotic factor (40 cycles, b = 0,
 seeded N(0,1) error) with the learned and the black-box prolongation. Reports the share of

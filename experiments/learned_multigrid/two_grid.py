@@ -1,4 +1,4 @@
-"""Exact two-grid spectral radius ρ(S C S) and ||S C S||_F on small Dirichlet grids (issue 6).
+"""Exact two-grid spectral radius ρ(S C S) and ||S C S||_F on small Dirichlet grids.
 
 ``M = S (I - P (PᵀAP)⁻¹ PᵀA) S`` with one forward lexicographic Gauss–Seidel sweep before and after
 the exact coarse-grid correction, assembled densely column by column

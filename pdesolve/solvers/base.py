@@ -228,16 +228,13 @@ class Solver(ABC):
     setup_count: int = 0
     callback: Callback | None = None
     _unreported_setup_time: float = 0.0
+    _updating: bool = False  # inside update(): the solver rebuilds its own preconditioner
 
     def __init__(
         self, rtol: float = 1e-8, atol: float = 0.0, maxiter: int = 10_000,
         dtol: float | None = None,
     ) -> None:
         self.stopping = StoppingRule(rtol=rtol, atol=atol, maxiter=maxiter, dtol=dtol)
-        self.system_: LinearSystem | None = None
-        self.setup_count = 0
-        self.callback: Callback | None = None
-        self._unreported_setup_time = 0.0
 
     @property
     def name(self) -> str:
@@ -367,7 +364,7 @@ class Solver(ABC):
         for another system is refused (``update()`` rebuilds the solver's own)."""
         if pc.is_set_up_for(system):
             return
-        if not getattr(self, "_updating", False):
+        if not self._updating:
             pc.check_usable_for(system)
         pc.setup(system)
 

@@ -97,9 +97,6 @@ class DCDM(FCG):
 
     def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
         result = super()._solve(system, x0)
-        timings = self.preconditioner.timings()
-        if self.preconditioner.network_ is not None:
-            self.preconditioner.network_.inference_time = 0.0
-            self.preconditioner.network_.inference_cpu_time = 0.0
+        timings = self.preconditioner.take_timings()
         return SolveResult(**{**result.__dict__, "info": {**result.info, **timings}})
 

@@ -217,12 +217,14 @@ class DCDMNetwork(Preconditioner):
     def _apply(self, r: np.ndarray) -> np.ndarray:
         return self._direction(r)
 
-    def timings(self) -> dict[str, float]:
-        """Wall and process-CPU seconds spent in the network since the last set-up."""
-        if self.network_ is None:
+    def take_timings(self) -> dict[str, float]:
+        """Wall and process-CPU seconds spent in the network since the last call (then reset)."""
+        net = self.network_
+        if net is None:
             return {}
-        return {"inference_time": self.network_.inference_time,
-                "inference_cpu_time": self.network_.inference_cpu_time}  # fmt: skip
+        out = {"inference_time": net.inference_time, "inference_cpu_time": net.inference_cpu_time}
+        net.inference_time = net.inference_cpu_time = 0.0
+        return out
 
     def describe(self) -> dict[str, Any]:
         model = self.model if isinstance(self.model, str | os.PathLike | None) else "custom"

@@ -346,6 +346,12 @@ class HybridSolver(Solver):
         if self.preconditioner.name != "none":
             self._prepare_preconditioner(self.preconditioner, system)
 
+    def _swap_operator(self, system: LinearSystem) -> None:
+        # the smoother sweeps belong to the iteration: they take the new values; the correction
+        # (the preconditioner) is the one kept
+        self.level_ = Level(sp.csr_matrix(system.A, dtype=np.float64), grid_size(system),
+                            self.smoother, self.omega)  # fmt: skip
+
     def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
         A, b = system.A, system.b
         level, pc = self.level_, self.preconditioner

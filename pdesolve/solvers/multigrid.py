@@ -686,6 +686,7 @@ class Multigrid(Solver):
     def _setup(self, system: LinearSystem) -> None:
         if self.krylov == "none":
             self._mg = self.hierarchy(system)
+            self._cycled_A = system.A
             return
         from pdesolve.solvers.petsc_cg import PetscCG
         from pdesolve.solvers.scipy_cg import ScipyCG
@@ -713,14 +714,19 @@ class Multigrid(Solver):
                                  description="multigrid")
         x = np.zeros_like(b) if x0 is None else x0.copy()
         reason = driver.start(system.residual_norm(x))
+        own = A is self._cycled_A  # else: a hierarchy kept by update() for other values of A
         while reason is None:
-            x = mg.cycle(b, x)
+            x = mg.cycle(b, x) if own else x + mg.cycle(b - A @ x, np.zeros_like(x))
             reason = driver.step(x, float(np.linalg.norm(b - A @ x)))
         reason, iterations, norms = driver.finish()
         return SolveResult(
             x=x, converged=reason.converged, reason=reason, iterations=iterations,
             residual_norms=norms, wall_time=0.0, info=info,
         )
+
+    def _swap_operator(self, system: LinearSystem) -> None:
+        if self._inner is not None:  # the Krylov method takes the new A, the cycle stays
+            self._inner.update(system, reuse_preconditioner=True)
 
     def _close(self) -> None:
         if self._inner is not None:

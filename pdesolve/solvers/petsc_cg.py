@@ -180,7 +180,7 @@ class PetscCG(Solver):
     def _setup(self, system: LinearSystem) -> None:
         PETSc = petsc()
         pc = self.preconditioner
-        if not getattr(self, "_updating", False):
+        if not self._updating:  # before the conversion: a clear error before any work
             pc.check_usable_for(system)
         if isinstance(pc, PetscPreconditioner):
             pc.check_available()
@@ -200,25 +200,20 @@ class PetscCG(Solver):
             state["shell"] = context if isinstance(context, PetscShell) else None
         self._monitor_norms: list[float] = []
         if self.true_residual_history:
-
-            def monitor(k: Any, its: int, rnorm: float) -> None:
-                res = k.buildResidual()
-                self._monitor_norms.append(res.norm())
-                res.destroy()
-                self._call_back(k, its, rnorm)
-
-        else:
+            ksp.setMonitor(self._true_residual_monitor)
+        else:  # no Python call per iteration unless a solve asks for a callback
             ksp.setConvergenceHistory(length=self.stopping.maxiter + 1, reset=True)
-
-            def monitor(k: Any, its: int, rnorm: float) -> None:
-                self._call_back(k, its, rnorm)
-
-        ksp.setMonitor(monitor)
         try:
             ksp.setUp()
         except PETSc.Error as exc:
             raise RuntimeError(f"PETSc could not set up pc={pc.name!r}: {exc}") from exc
         state["b"], state["x"] = A.createVecs()[::-1]
+
+    def _true_residual_monitor(self, ksp: Any, its: int, rnorm: float) -> None:
+        res = ksp.buildResidual()
+        self._monitor_norms.append(res.norm())
+        res.destroy()
+        self._call_back(ksp, its, rnorm)
 
     def _call_back(self, ksp: Any, its: int, rnorm: float) -> None:
         if self.callback is not None and its > 0:
@@ -242,6 +237,9 @@ class PetscCG(Solver):
         shell: PetscShell | None = state["shell"]
         if shell is not None:
             shell.error, shell.time = None, 0.0
+        callback_monitor = self.callback is not None and not self.true_residual_history
+        if callback_monitor:
+            ksp.setMonitor(self._call_back)
         try:
             norms, iterations, restarts, reason = solve_to_true_residual(
                 ksp, A, b, x, self.stopping, system.b_norm, self._recorded
@@ -250,6 +248,9 @@ class PetscCG(Solver):
             if shell is not None and shell.error is not None:
                 raise shell.error from exc
             raise
+        finally:
+            if callback_monitor:
+                ksp.monitorCancel()
         if shell is not None and shell.error is not None:
             raise shell.error
         comm_size = A.getComm().getSize()

@@ -93,10 +93,7 @@ class PetscDCDM(PetscCG):
     def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
         before = self.preconditioner.applications
         result = super()._solve(system, x0)
-        timings = self.preconditioner.timings()
-        if self.preconditioner.network_ is not None:
-            self.preconditioner.network_.inference_time = 0.0
-            self.preconditioner.network_.inference_cpu_time = 0.0
+        timings = self.preconditioner.take_timings()
         info = {**result.info, **timings, "ksp_type": self.ksp_type, "memory": self.memory,
                 "pc_applications": self.preconditioner.applications - before}  # fmt: skip
         return SolveResult(**{**result.__dict__, "info": info})

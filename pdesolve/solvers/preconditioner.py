@@ -186,7 +186,6 @@ def get_preconditioner(name: str, /, **options: Any) -> Preconditioner:
 
 def list_preconditioners() -> list[str]:
     """Names of all registered preconditioners."""
-    _register_all()
     return PRECONDITIONERS.names()
 
 
@@ -197,11 +196,9 @@ def resolve_preconditioner(pc: str | Preconditioner | None) -> Preconditioner:
     if isinstance(pc, Preconditioner):
         return pc
     if isinstance(pc, str):
-        _register_all()
         return get_preconditioner(pc)
     if isinstance(pc, Mapping) and "name" in pc:  # a Hydra config group {name: ..., **options}
         options = dict(pc)
-        _register_all()
         return get_preconditioner(options.pop("name"), **options)
     raise TypeError(
         "pc must be a preconditioner name (see pdesolve.list_preconditioners()) or a "
@@ -218,7 +215,3 @@ def check_pc_for_cg(pc: Preconditioner, solver: str) -> None:
             "non-symmetric Krylov method)"
         )
 
-
-def _register_all() -> None:
-    """Import the modules that register preconditioners (they live beside their methods)."""
-    import pdesolve.solvers  # noqa: F401  (registers the built-in ones on import)

@@ -93,6 +93,24 @@ def test_update_rebuilds_or_keeps_the_preconditioner(diffusion, method):
     solver.close()
 
 
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [("hybrid", {"pc": "coarse_grid"}), ("multigrid", {}), ("multigrid", {"krylov": "cg"}),
+     ("multigrid", {"krylov": "petsc_cg"})],
+)
+def test_kept_preconditioner_solves_the_new_matrix(diffusion, method, options):
+    """update(reuse_preconditioner=True): the iteration uses the new A, only the preconditioner
+    (coarse correction, multigrid hierarchy) is the old one."""
+    solver = pdesolve.get_solver(method, rtol=1e-10, **options).setup(diffusion)
+    A_new = (1.3 * diffusion.A).tocsr()
+    exact = spla.spsolve(A_new.tocsc(), diffusion.b)
+    solver.update(A_new, reuse_preconditioner=True)
+    kept = solver.solve(diffusion.b)
+    assert kept.converged and kept.info["setups"] == 1
+    assert np.linalg.norm(kept.x - exact) <= 1e-8 * np.linalg.norm(exact)
+    solver.close()
+
+
 def test_implicit_heat_equation_loop_through_the_public_api():
     """Backward Euler for u_t = div(k grad u), variable k, 50 steps, one set-up."""
     system = pdesolve.get_problem(
