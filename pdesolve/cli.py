@@ -15,7 +15,6 @@ import shutil
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -162,6 +161,16 @@ def _group_defaults(group: str, node: Any, chosen: str | None) -> dict[str, Any]
     return {k: loaded[k] for k in loaded if not OmegaConf.is_interpolation(loaded, k)}
 
 
+def check_output_folder(folder: str | os.PathLike, key: str = "hydra.run.dir") -> None:
+    """Raise ``ConfigError`` naming the output folder when it cannot be created or written to;
+    called before any work starts (nothing is left behind by the check)."""
+    from pdesolve.io import unwritable_reason
+
+    reason = unwritable_reason(folder)
+    if reason is not None:
+        raise ConfigError(f"cannot write to the output folder {str(folder)!r} ({key}): {reason}")
+
+
 def _expected_type(default: Any) -> type | None:
     if isinstance(default, bool):
         return bool
@@ -180,24 +189,38 @@ def _fits(value: Any, expected: type) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]:
+def config_text(cfg: DictConfig | dict, overrides: list[str] | None = None) -> str:
+    """The resolved config of a run as YAML (the ``config.yaml`` written beside its result),
+    headed by the command line's overrides when known."""
+    head = f"# pdesolve {' '.join(overrides)}\n" if overrides is not None else ""
+    return head + OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def run(
+    cfg: DictConfig, output_dir: str | os.PathLike | None, overrides: list[str] | None = None
+) -> dict[str, Any]:
     """Build the problem, run the selected kind of method on it and (on rank 0) write the results.
 
     The kind is explicit: ``fit=<name>`` trains (``pdesolve.fit``), ``recover=<name>``
     reconstructs (``pdesolve.recover``), otherwise ``solver=<name>`` solves the discretized linear
     system (``pdesolve.solve``); the ``solver`` group is unused by the first two. Each kind writes
-    its own ``result.json`` fields (``RESULT_KEYS``, ``FIT_RESULT_KEYS``, ``RECOVER_RESULT_KEYS``).
+    its own ``result.json`` fields (``RESULT_KEYS``, ``FIT_RESULT_KEYS``, ``RECOVER_RESULT_KEYS``),
+    and ``config.yaml`` (the resolved config, headed by ``overrides``) beside it. The output folder
+    is checked before any work; when an earlier run's ``result.json`` is there, this run's files
+    are numbered (``result-2.json``, ``config-2.yaml``, ...; see ``pdesolve.io.write_run_files``).
     Returns the ``result.json`` content.
     """
     check_config(cfg)
+    if output_dir is not None and mpi_rank() == 0:
+        check_output_folder(output_dir)
     if cfg.get("study") is not None:  # a training study (e.g. +experiment=imbalance_digits)
         from pdesolve.train.study import run_study
 
-        return run_study(cfg, output_dir)
+        return run_study(cfg, output_dir, config=config_text(cfg, overrides))
     import torch
 
     import pdesolve
-    from pdesolve.io import write_json, write_solution_vtu
+    from pdesolve.io import json_text, solution_mesh, write_run_files
 
     kind = run_kind(cfg)
     seed = int(cfg.get("seed", 0))
@@ -297,11 +320,15 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike | None) -> dict[str, Any]
         }  # fmt: skip
     record.update({"versions": versions(), "seed": seed})
     if output_dir is not None and mpi_rank() == 0:
-        out = Path(output_dir)
-        write_json(out / "result.json", record)
+        writers = {"result.json": lambda tmp: tmp.write_text(json_text(record)),
+                   "config.yaml": lambda tmp: tmp.write_text(config_text(cfg, overrides))}
         on_system = system is not None and values is not None and np.shape(values) == (system.size,)
         if cfg.get("write_solution", True) and on_system and system.geometry is not None:
-            write_solution_vtu(out / "solution.vtu", system, values)
+            import meshio
+
+            mesh = solution_mesh(system, values)
+            writers["solution.vtu"] = lambda tmp: meshio.write(tmp, mesh, file_format="vtu")
+        write_run_files(output_dir, writers)
     return record
 
 
@@ -340,17 +367,51 @@ def _summary(record: dict[str, Any], output_dir: str | None) -> str:
 def _hydra_app(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    output_dir = HydraConfig.get().runtime.output_dir if mpi_rank() == 0 else None
+    hydra_cfg = HydraConfig.get()
+    output_dir = hydra_cfg.runtime.output_dir if mpi_rank() == 0 else None
     try:
-        check_config(cfg, HydraConfig.get().runtime.choices)
+        check_config(cfg, hydra_cfg.runtime.choices)
+        if output_dir is not None:
+            check_output_folder(output_dir)
     except ConfigError as exc:
         print(f"pdesolve: {exc}", file=sys.stderr)
         sys.exit(2)
-    record = run(cfg, output_dir)
+    record = run(cfg, output_dir, overrides=list(hydra_cfg.overrides.task))
     if mpi_rank() == 0:
         from pdesolve.train.study import study_summary
 
         print((study_summary if "study" in record else _summary)(record, output_dir))
+
+
+def _pin_output_folder(args: list[str]) -> list[str]:
+    """Check the output folder of the command line ``args`` before Hydra creates it (a clear
+    ``ConfigError`` instead of Hydra's traceback) and return ``args`` with that folder given
+    explicitly, so that the run uses the folder checked (the default's time stamp resolved once).
+    Command lines with other Hydra flags (``--help``, ``--cfg``, ...) are returned unchanged."""
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    rest = [a for a in args if a not in ("-m", "--multirun")]
+    if any(a.startswith("-") for a in rest):
+        return args
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    # a sweep's values would not compose: its folder depends on the hydra.* settings alone
+    overrides = [a for a in rest if a.startswith("hydra.")] if multirun else rest
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            folder = OmegaConf.select(
+                compose(config_name="config", overrides=overrides, return_hydra_config=True), key
+            )
+    except Exception:  # a composition error: Hydra itself reports it, in its own words
+        return args
+    finally:
+        GlobalHydra.instance().clear()
+    if not isinstance(folder, str) or not folder:
+        return args
+    check_output_folder(folder, key)
+    quoted = "'" + folder.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return [a for a in args if not a.startswith(key + "=")] + [f"{key}={quoted}"]
 
 
 def main() -> None:
@@ -362,6 +423,12 @@ def main() -> None:
         sys.exit(compare_main(sys.argv[2:]))
     import hydra
 
+    if mpi_rank() == 0:
+        try:
+            sys.argv[1:] = _pin_output_folder(sys.argv[1:])
+        except ConfigError as exc:
+            print(f"pdesolve: {exc}", file=sys.stderr)
+            sys.exit(2)
     scratch = None
     if mpi_rank() > 0:  # only rank 0 keeps a run folder; the others write into a scratch folder
         scratch = tempfile.mkdtemp(prefix="pdesolve-rank-")

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from pdesolve.io import unwritable_reason
 from pdesolve.resources import config_dir
 
 CONFIG_DIR = config_dir()  # package data (pdesolve/configs)
@@ -321,11 +322,10 @@ def compare(config: dict[str, Any], progress: bool = True) -> tuple[Path, list[d
     all_tasks = tasks(config)  # unknown names fail here, before any work
     for problem in config["problems"]:
         problem_config(problem)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SystemExit(f"pdesolve compare: cannot create the report folder {folder}: {exc}") \
-            from None
+    reason = unwritable_reason(folder)
+    if reason is not None:
+        raise SystemExit(f"pdesolve compare: cannot write to the report folder {folder}: {reason}")
+    folder.mkdir(parents=True, exist_ok=True)
     rows = _read_rows(results)
     done = {(r["problem"], str(r["size"]), r["solver"]) for r in rows}
     todo = [t for t in all_tasks if t.key not in done]

@@ -1,6 +1,8 @@
 """The Hydra CLI: compose API runs, result.json keys, solution.vtu, sweeps, config errors."""
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
 from pdesolve.cli import (
     CONFIG_DIR,
@@ -17,6 +20,7 @@ from pdesolve.cli import (
     KINDS,
     RECOVER_RESULT_KEYS,
     RESULT_KEYS,
+    ConfigError,
     run,
     run_kind,
 )
@@ -186,3 +190,44 @@ def test_bad_values_and_unknown_top_level_keys_get_one_clear_line(tmp_path):
 def test_default_cli_problem_is_not_a_grid_eigenvector():
     cfg = composed([])
     assert cfg.problem.solution == "exponential"
+
+
+def test_an_unusable_output_folder_is_one_line_before_any_work(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = subprocess.run([sys.executable, "-m", "pdesolve", "problem.n=8",
+                           f"hydra.run.dir={blocker / 'run'}"], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"pdesolve: cannot write to the output folder '{blocker / 'run'}' (hydra.run.dir): "
+        f"{blocker} is a file, not a folder"
+    ]
+    with pytest.raises(ConfigError, match="output folder"):
+        run(composed(["+experiment=dcdm2d"]), blocker)  # refused before the solve
+
+
+def test_a_second_run_into_one_folder_keeps_both_results_with_their_configs(tmp_path, capsys):
+    first = run(composed(["problem.n=8"]), tmp_path)
+    second = run(composed(["problem.n=9"]), tmp_path, overrides=["problem.n=9"])
+    assert "result-2.json, config-2.yaml, solution-2.vtu" in capsys.readouterr().err
+    assert json.loads((tmp_path / "result.json").read_text())["sizes"] == first["sizes"]
+    assert json.loads((tmp_path / "result-2.json").read_text())["sizes"] == second["sizes"]
+    assert OmegaConf.load(tmp_path / "config.yaml").problem.n == 8
+    again = tmp_path / "config-2.yaml"
+    assert again.read_text().startswith("# pdesolve problem.n=9\n")
+    assert OmegaConf.load(again).problem.n == 9
+    assert (tmp_path / "solution.vtu").is_file() and (tmp_path / "solution-2.vtu").is_file()
+
+
+def test_written_files_honour_the_umask(tmp_path):
+    from pdesolve.io import write_json
+
+    old = os.umask(0o027)
+    try:
+        run(composed(["problem.n=8"]), tmp_path / "run")
+        path = write_json(tmp_path / "x.json", {"a": 1})
+    finally:
+        os.umask(old)
+    for p in [path, *(tmp_path / "run").iterdir()]:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o640, p

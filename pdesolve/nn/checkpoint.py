@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from pdesolve.io import move_into_place
+
 FORMAT = "pdesolve-checkpoint-v1"
 
 __all__ = [
@@ -109,7 +111,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(data, tmp)
-        os.replace(tmp, path)
+        move_into_place(tmp, path, overwrite=True)  # the mode of a new file, not mkstemp's 0600
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from pdesolve.io import move_into_place
+
 __all__ = ["DEFAULT_EDGES", "SpectralMonitor", "band_errors", "band_labels", "plot_bands",
            "write_csv"]  # fmt: skip
 
@@ -115,7 +117,7 @@ def write_csv(monitor: SpectralMonitor, path: str | os.PathLike) -> None:
         w.writerow(["step", *labels, *(f"{b}_relative" for b in labels)])
         for s, bands, r in zip(monitor.steps, monitor.bands, rel, strict=True):
             w.writerow([s, *(f"{v:.6e}" for v in bands), *(f"{v:.6e}" for v in r)])
-    os.replace(tmp, path)
+    move_into_place(tmp, path, overwrite=True)
 
 
 def plot_bands(monitor: SpectralMonitor, path: str | os.PathLike, title: str = "") -> None:

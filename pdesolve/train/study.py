@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -185,13 +184,16 @@ def _troubled(cfg: Mapping[str, Any]) -> tuple[list, list]:
 STUDIES = {"imbalance_digits": _digits, "troubled_cells": _troubled}
 
 
-def run_study(cfg: Any, output_dir: str | os.PathLike | None) -> dict[str, Any]:
+def run_study(
+    cfg: Any, output_dir: str | os.PathLike | None, config: str | None = None
+) -> dict[str, Any]:
     """Run the study named by ``cfg.study.name`` (an OmegaConf config or a dict) and write
-    ``result.json`` and ``table.md``/``table.csv`` into ``output_dir`` (never over existing
-    files); returns the record."""
+    ``result.json``, ``table.csv``/``table.md`` and ``config.yaml`` (``config``, else the resolved
+    ``cfg``) into ``output_dir``, numbered (``result-2.json``, ...) when an earlier run's files are
+    there; returns the record."""
     from omegaconf import DictConfig, OmegaConf
 
-    from pdesolve.io import write_json, write_table
+    from pdesolve.io import json_text, markdown_table, table_csv, write_run_files
 
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     study = dict(data["study"])
@@ -207,9 +209,14 @@ def run_study(cfg: Any, output_dir: str | os.PathLike | None) -> dict[str, Any]:
               "timings": {"total": time.perf_counter() - t0}, "versions": versions(),
               "seed": data.get("seed", 0)}  # fmt: skip
     if output_dir is not None:
-        out = Path(output_dir)
-        write_json(out / "result.json", record)
-        write_table(out / "table", summary, overwrite=False)
+        if config is None:
+            config = OmegaConf.to_yaml(OmegaConf.create(data), resolve=True)
+        write_run_files(output_dir, {
+            "result.json": lambda tmp: tmp.write_text(json_text(record)),
+            "table.csv": lambda tmp: tmp.write_text(table_csv(summary)),
+            "table.md": lambda tmp: tmp.write_text(markdown_table(summary)),
+            "config.yaml": lambda tmp: tmp.write_text(config),
+        })  # fmt: skip
     return record
 
 

@@ -32,8 +32,10 @@ def test_digits_study_from_its_config(tmp_path):
     assert all(0.1 < r["balanced_accuracy"] <= 1.0 for r in record["rows"])
     assert (tmp_path / "table.md").read_text().count("\n") == 4
     assert "study imbalance_digits: 2 runs" in study_summary(record, str(tmp_path))
-    with pytest.raises(FileExistsError):
-        run_study(cfg, tmp_path)  # never over an earlier run's files
+    run_study(cfg, tmp_path)  # never over an earlier run's files: this run's are numbered
+    assert json.loads((tmp_path / "result.json").read_text()) == saved
+    for name in ("result-2.json", "table-2.csv", "table-2.md", "config-2.yaml", "config.yaml"):
+        assert (tmp_path / name).is_file(), name
 
 
 def test_troubled_cell_study_from_its_config(tmp_path):
