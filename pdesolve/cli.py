@@ -383,35 +383,156 @@ def _hydra_app(cfg: DictConfig) -> None:
         print((study_summary if "study" in record else _summary)(record, output_dir))
 
 
-def _pin_output_folder(args: list[str]) -> list[str]:
-    """Check the output folder of the command line ``args`` before Hydra creates it (a clear
-    ``ConfigError`` instead of Hydra's traceback) and return ``args`` with that folder given
-    explicitly, so that the run uses the folder checked (the default's time stamp resolved once).
-    Command lines with other Hydra flags (``--help``, ``--cfg``, ...) are returned unchanged."""
+def _prepare_command_line(args: list[str]) -> list[str]:
+    """The command line ``args`` made safe before Hydra runs it (notes on stderr for changes).
+
+    * The output folder is checked (a clear ``ConfigError`` instead of Hydra's traceback) and
+      given explicitly, so that the run uses the folder checked (a time stamp resolved once).
+    * A group chosen on the command line next to an experiment (``+experiment=dcdm2d
+      solver=petsc_cg``) drops the experiment's settings that the new choice does not have.
+    * Setting ``<path>.activation`` (any key with a ``<key>_options`` sibling) to another value
+      drops the options of the old one, unless ``<path>.activation_options`` is given too.
+
+    Command lines with other Hydra flags (``--help``, ``--cfg``, ...) are returned unchanged.
+    """
     multirun = any(a in ("-m", "--multirun") for a in args)
     rest = [a for a in args if a not in ("-m", "--multirun")]
     if any(a.startswith("-") for a in rest):
         return args
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
     # a sweep's values would not compose: its folder depends on the hydra.* settings alone
-    overrides = [a for a in rest if a.startswith("hydra.")] if multirun else rest
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-            folder = OmegaConf.select(
-                compose(config_name="config", overrides=overrides, return_hydra_config=True), key
-            )
-    except Exception:  # a composition error: Hydra itself reports it, in its own words
-        return args
-    finally:
-        GlobalHydra.instance().clear()
+    composed = [a for a in rest if a.startswith("hydra.")] if multirun else rest
+    cfg = _compose(composed)
+    if cfg is None:
+        message = _composition_error(composed)
+        if message is not None:
+            raise ConfigError(message)
+    folder = OmegaConf.select(cfg, key) if cfg is not None else None
     if not isinstance(folder, str) or not folder:
         return args
     check_output_folder(folder, key)
     quoted = "'" + folder.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return [a for a in args if not a.startswith(key + "=")] + [f"{key}={quoted}"]
+    extra = [] if multirun else _switch_overrides(cfg, rest)
+    return [a for a in args if not a.startswith(key + "=")] + [f"{key}={quoted}", *extra]
+
+
+def _compose(overrides: list[str]) -> DictConfig | None:
+    """The config Hydra will compose from ``overrides`` (None where that fails: Hydra itself
+    then reports the error, in its own words)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            return compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    except Exception:
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _composition_error(overrides: list[str]) -> str | None:
+    """One line for the commonest composition errors of ``overrides`` (a key that does not
+    exist, a config group option that does not exist), naming what exists; None otherwise."""
+    import re
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            compose(config_name="config", overrides=overrides)
+        return None
+    except Exception as exc:
+        error, cause = str(exc), str(exc.__cause__ or "")
+    finally:
+        GlobalHydra.instance().clear()
+    missing = re.search(r"full_key: (\S+)", cause)
+    failed = re.match(r"Could not override '([^']+)'", error)
+    if missing and failed:
+        parent, _, name = missing.group(1).rpartition(".")
+        override = next((o for o in overrides if _override_key(o) == failed.group(1)), None)
+        rest = [o for o in overrides if o != override]
+        base = _compose(rest)
+        node = OmegaConf.select(base, parent) if base is not None and parent else base
+        if override is not None and isinstance(node, DictConfig):
+            where = f"{parent}={node.get('name')}" if node.get("name") else parent or "the config"
+            return (f"{override}: {where} has no key {name!r}; its keys: "
+                    f"{', '.join(k for k in node if k != 'name')}")  # fmt: skip
+    absent = re.search(r"Could not find '([^'/]+)/([^']+)'", error)
+    if absent:
+        group, option = absent.groups()
+        known = re.findall(r"^\t(\S+)$", error.split("Config search path")[0], re.MULTILINE)
+        hint = ""
+        if group in KINDS.values():
+            try:
+                _check_method(next(k for k, g in KINDS.items() if g == group), option)
+            except ValueError as wrong_kind:
+                hint = f" ({wrong_kind})" if "select it with" in str(wrong_kind) else ""
+        return (f"{group}={option}: no such {group} config; the known ones: "
+                f"{', '.join(known)}{hint}")  # fmt: skip
+    return None
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _switch_overrides(cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """The overrides that drop the settings of a replaced choice (see _prepare_command_line)."""
+    given = {_override_key(o) for o in overrides}
+    extra: list[str] = []
+    if any(_override_key(o) == "experiment" for o in overrides):
+        for group in ("problem", "solver", "fit", "recover"):
+            node = cfg.get(group)
+            if group not in given or not isinstance(node, DictConfig):
+                continue
+            choice = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}")
+            allowed = _allowed_keys(group, str(choice))
+            if allowed is None:
+                continue
+            dropped = [k for k in node if k not in allowed and f"{group}.{k}" not in given]
+            if dropped:
+                extra += [f"~{group}.{k}" for k in dropped]
+                print(f"pdesolve: {group}={node.get('name')} replaces the experiment's {group}: "
+                      f"dropped its settings {', '.join(dropped)}", file=sys.stderr)  # fmt: skip
+    for override in overrides:
+        path = _override_key(override)
+        options = f"{path}_options"
+        if "." not in path or options in given or override.startswith("~"):
+            continue
+        current = OmegaConf.select(cfg, options, default=None)
+        if not isinstance(current, DictConfig) or not current:
+            continue
+        before = _compose([o for o in overrides if o != override])
+        old = OmegaConf.select(before, path, default=None) if before is not None else None
+        if old is None or old == OmegaConf.select(cfg, path):
+            continue
+        extra.append(f"~{options}")
+        print(f"pdesolve: {override}: dropped {options} "
+              f"{OmegaConf.to_container(current)} that belong to {old!r} (give {options}=... "
+              "for options of the new one)", file=sys.stderr)  # fmt: skip
+    return extra
+
+
+def _allowed_keys(group: str, choice: str) -> set[str] | None:
+    """The keys the config ``<group>/<choice>.yaml`` (and, for problems, the registered problem's
+    constructor) accept; None when unknown."""
+    path = CONFIG_DIR / group / f"{choice}.yaml"
+    if not path.is_file():
+        return None
+    loaded = OmegaConf.load(path)
+    allowed = set(loaded)
+    if group == "problem":
+        import inspect
+
+        import pdesolve
+        from pdesolve.problems import PROBLEMS
+
+        pdesolve.list_problems()
+        if loaded.get("name") in PROBLEMS.names():
+            allowed |= set(inspect.signature(PROBLEMS.get(loaded.name)).parameters)
+    return allowed
 
 
 def main() -> None:
@@ -425,7 +546,7 @@ def main() -> None:
 
     if mpi_rank() == 0:
         try:
-            sys.argv[1:] = _pin_output_folder(sys.argv[1:])
+            sys.argv[1:] = _prepare_command_line(sys.argv[1:])
         except ConfigError as exc:
             print(f"pdesolve: {exc}", file=sys.stderr)
             sys.exit(2)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pdesolve.cli import (
     RECOVER_RESULT_KEYS,
     RESULT_KEYS,
     ConfigError,
+    _prepare_command_line,
     run,
     run_kind,
 )
@@ -231,3 +233,35 @@ def test_written_files_honour_the_umask(tmp_path):
         os.umask(old)
     for p in [path, *(tmp_path / "run").iterdir()]:
         assert stat.S_IMODE(p.stat().st_mode) == 0o640, p
+
+
+def test_command_line_mistakes_are_one_line_naming_what_exists(tmp_path):
+    out = f"hydra.run.dir={tmp_path}"
+    cases = [
+        (["+experiment=raf_oscillatory", "solver.model.activation=tanh"],
+         "solver.model.activation=tanh: solver=petsc_cg has no key 'model'; its keys: rtol,"),
+        (["problem.resolution=3"], "problem=poisson has no key 'resolution'; its keys: dim, n,"),
+        (["problem=poisson7d"], "no such problem config; the known ones: compressed_sensing,"),
+        (["solver=pinn"], "'pinn' is a fit method, not a solver method: select it with fit=pinn"),
+    ]  # fmt: skip
+    for overrides, message in cases:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            _prepare_command_line([*overrides, out])
+
+
+def test_switching_a_choice_drops_the_settings_of_the_old_one(tmp_path, capsys):
+    out = f"hydra.run.dir={tmp_path}"
+    args = _prepare_command_line(["+experiment=raf_oscillatory", "fit.model.activation=tanh", out])
+    assert args[-1] == "~fit.model.activation_options"
+    assert "dropped fit.model.activation_options" in capsys.readouterr().err
+    kept = ["+experiment=raf_oscillatory", "fit.model.activation=tanh",
+            "fit.model.activation_options={}", out]  # fmt: skip
+    assert _prepare_command_line(kept)[-1] == f"hydra.run.dir='{tmp_path}'"  # options given
+    same = ["+experiment=raf_oscillatory", "fit.model.activation=raf", out]
+    assert _prepare_command_line(same)[-1] == f"hydra.run.dir='{tmp_path}'"  # no switch
+    args = _prepare_command_line(["+experiment=dcdm2d", "solver=petsc_cg", out])
+    assert args[-1] == "~solver.safeguard"  # dcdm's; memory, rtol, maxiter are petsc_cg's too
+    cfg = composed(args[:2] + args[-1:])
+    assert "safeguard" not in cfg.solver and cfg.solver.name == "petsc_cg"
+    record = run(composed([*args[:2], args[-1], "problem.n=16"]), tmp_path)
+    assert record["converged"]

@@ -7,6 +7,8 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 import pdesolve
 from pdesolve.problems import PROBLEMS
 from pdesolve.solvers import PRECONDITIONERS, SOLVERS
@@ -49,3 +51,34 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
             strict=False,
         ):
             assert printed == line.strip(), (printed, line)
+
+
+@pytest.mark.slow
+def test_readme_command_line_examples_run(tmp_path):
+    """The README's Hydra block: every line composes, and every solve line runs in-process at
+    n = 31 (a `-m` sweep's first value; the DCDM experiment and the PINN line run in
+    test_cli.py), converging in more than one iteration (the default manufactured solution is
+    not a grid eigenvector)."""
+    from hydra import compose, initialize_config_dir
+
+    from pdesolve.cli import CONFIG_DIR, run
+
+    block = README.read_text().split("**Hydra experiment configs**")[1].split("```")[1]
+    lines = [ln.split("#")[0].split() for ln in block.splitlines() if "bin/pdesolve" in ln]
+    assert len(lines) >= 5
+    runs = []
+    for words in lines:
+        args = words[words.index(next(w for w in words if w.endswith("bin/pdesolve"))) + 1:]
+        args = [a.split(",")[0] for a in args if a != "-m"]  # a sweep: its first value
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            cfg = compose(config_name="config", overrides=args)
+        if "+experiment=dcdm2d" not in args and "fit=pinn" not in args:
+            runs.append([a for a in args if not a.startswith("problem.n=")] + ["problem.n=31"])
+    assert len(runs) >= 3
+    for k, overrides in enumerate(runs):
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            cfg = compose(config_name="config", overrides=overrides)
+        record = run(cfg, tmp_path / str(k))
+        assert {p.name for p in (tmp_path / str(k)).iterdir()} >= {"result.json", "config.yaml"}
+        if record["kind"] == "solve":
+            assert record["converged"] and record["iterations"] > 1, overrides
