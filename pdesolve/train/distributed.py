@@ -12,7 +12,10 @@ one code path. The trainers use it in the same way:
   over the ranks: with equal parts this is the gradient of the global batch's mean loss, so a run
   with ``p`` processes follows the one-process run up to rounding, whatever ``p``; a checkpoint
   therefore resumes at another world size (the global batch is what must match);
-- only rank 0 (:attr:`is_main`) writes checkpoints, logs, plots and ``result.json``.
+- only rank 0 (:attr:`is_main`) writes checkpoints, logs, plots and ``result.json``;
+- BatchNorm layers take their batch statistics over the global batch after
+  :meth:`sync_batchnorm` (``torch.nn.SyncBatchNorm`` on CUDA; on CPU, where that class does not
+  run, the same statistics through the differentiable ``torch.distributed.nn`` all-reduce).
 
 A global batch that does not divide by the world size is refused (:meth:`shard` raises
 ``ValueError``): no padding, since a padded or uneven split would change the loss. Faults end every
@@ -212,6 +215,32 @@ class DistributedContext:
             p.grad = flat[offset : offset + n].view_as(g).clone()
             offset += n
 
+    def sync_batchnorm(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` with its BatchNorm layers normalising over the global batch (in place).
+
+        Parameters and buffers keep their names, so state dicts load either way. Nothing
+        changes for one process.
+        """
+        if not self.is_distributed:
+            return module
+        if self.device.type == "cuda":
+            return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        for name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.modules.batchnorm._BatchNorm):
+                synced = _CpuSyncBatchNorm(child.num_features, child.eps, child.momentum,
+                                           child.affine, child.track_running_stats)  # fmt: skip
+                ref = child.running_mean if child.running_mean is not None else child.weight
+                if ref is not None:
+                    synced.to(ref.device, ref.dtype)
+                synced.load_state_dict(child.state_dict())
+                synced.train(child.training)
+                if child.affine:  # the same Parameter objects (an optimizer may hold them)
+                    synced.weight, synced.bias = child.weight, child.bias
+                setattr(module, name, synced)
+            else:
+                self.sync_batchnorm(child)
+        return module
+
     def broadcast_object(self, obj: Any, src: int = 0) -> Any:
         """``obj`` of rank ``src`` on every rank (picklable objects)."""
         if not self.is_distributed:
@@ -238,3 +267,46 @@ class DistributedContext:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
+    """A differentiable all-reduce (sum): the backward pass sums the gradients over the ranks."""
+    import warnings
+
+    from torch.distributed.nn.functional import all_reduce
+
+    with warnings.catch_warnings():  # deprecated in favour of a private module; same semantics
+        warnings.simplefilter("ignore", FutureWarning)
+        return all_reduce(x)
+
+
+class _CpuSyncBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """BatchNorm over the inputs of all ranks (any dimension), for CPU process groups."""
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input, got {input.dim()}D")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training or not self.track_running_stats) or not dist.is_initialized():
+            return super().forward(x)
+        axes = [0, *range(2, x.dim())]
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        count = torch.tensor([x.numel() // x.shape[1]], dtype=x.dtype, device=x.device)
+        dist.all_reduce(count)
+        mean = _all_reduce_sum(x.sum(axes)) / count  # two passes, as BatchNorm itself
+        centred = x - mean.view(shape)
+        var = _all_reduce_sum(centred.square().sum(axes)) / count
+        if self.training and self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum
+                if m is None:  # cumulative average
+                    m = 1 / int(self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                unbiased = var.detach() * count / (count - 1).clamp_min(1)
+                self.running_var.mul_(1 - m).add_(m * unbiased)
+        y = centred / torch.sqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y

@@ -1,29 +1,15 @@
 """DistributedContext: one-process behaviour, and two processes under torchrun (gloo)."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _support import torchrun
 
 from pdesolve.train.distributed import DistributedContext, RankFailure
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def torchrun(args: list[str], nproc: int = 2, timeout: float = 120, env: dict | None = None):
-    """Run ``torchrun --standalone`` with one thread per process; returns the CompletedProcess."""
-    exe = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
-    full = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
-            "PDESOLVE_DIST_TIMEOUT": "60", **(env or {})}  # fmt: skip
-    return subprocess.run(
-        [exe, "--standalone", f"--nproc_per_node={nproc}", *args], cwd=ROOT, env=full,
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
 
 
 def test_one_process_context():
