@@ -189,6 +189,9 @@ def _check_options(cfg: dict[str, Any]) -> None:
 def _check_batches(n_train: int, cfg: dict[str, Any], ctx: DistributedContext) -> None:
     """Every global batch of an epoch must split evenly among the processes."""
     per_epoch = min(cfg["round_samples"], n_train) if cfg["round_samples"] else n_train
+    if per_epoch < 1:
+        raise ValueError(f"no training samples left (samples={cfg['samples']}, "
+                         f"val_fraction={cfg['val_fraction']})")  # fmt: skip
     sizes = {min(cfg["batch"], per_epoch)}
     if per_epoch % cfg["batch"]:
         sizes.add(per_epoch % cfg["batch"])
@@ -276,6 +279,7 @@ def train(
     if fresh_data:
         n_val = max(1, round(cfg["val_fraction"] * cfg["samples"]))
         _check_batches(cfg["samples"] - n_val, cfg, ctx)
+    ctx.barrier()  # every rank has checked the folder before rank 0 writes to it
     torch.manual_seed(cfg["seed"])
     problem = PressurePoisson(
         dim=cfg["dim"], n=cfg["n"], geometry=cfg["geometry"], obstacles=cfg["obstacles"],
@@ -384,6 +388,7 @@ def train(
         if cfg["round_samples"]:  # a "round" of round_samples random samples instead of an epoch
             perm = perm[: cfg["round_samples"]]
         losses = []
+        t_steps, c_steps = time.perf_counter(), time.process_time()
         for k, idx in enumerate(perm.split(cfg["batch"])):
             idx = idx[ctx.shard(len(idx))].to(device)
             b = train_b[idx]
@@ -393,10 +398,13 @@ def train(
             ctx.average_gradients(model.parameters(), f"at epoch {epoch + 1}, batch {k + 1}")
             opt.step()
             losses.append(loss.detach().double())
+        step_seconds = (time.perf_counter() - t_steps) / len(losses)
+        step_cpu = (time.process_time() - c_steps) / len(losses)
         train_loss = ctx.all_reduce_mean(torch.stack(losses)).mean().item()
         epoch += 1
         row = {"epoch": epoch, "train_loss": train_loss, **evaluate(),
                "seconds": clock() - t, "wall_seconds": time.perf_counter() - t_wall,
+               "step_seconds": step_seconds, "step_cpu_seconds": step_cpu,
                "world_size": ctx.world_size}  # fmt: skip
         history.append(row)
         if not ctx.is_main:

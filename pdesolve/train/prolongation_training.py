@@ -186,6 +186,7 @@ def train(
     if ctx is None:
         ctx = DistributedContext.from_environment(cfg.device)
     _check_batches(cfg, ctx)
+    ctx.barrier()  # every rank has checked the folder before rank 0 writes to it
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)

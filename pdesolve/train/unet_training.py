@@ -201,6 +201,7 @@ def train_unet(
     if images.shape != (cfg.count, cfg.n, cfg.n):
         raise ValueError(f"images must have shape {(cfg.count, cfg.n, cfg.n)}, got {images.shape}")
     _check_batches(cfg, ctx)
+    ctx.barrier()  # every rank has checked the folder before rank 0 writes to it
     ctx.check(bool(torch.isfinite(images[ctx.shard(len(images) - len(images) % ctx.world_size)])
                    .all()), "NaN/Inf in the training images")  # fmt: skip
     device, dtype = ctx.device, DTYPES[cfg.dtype]
