@@ -134,6 +134,12 @@ def main() -> None:
         f"relative difference between the per-epoch training and validation losses of 2 "
         f"processes and of 1 is **{curve_gap:.1e}** (the target is 1e-6).",
         "",
+        "Reading the table: on a loaded machine one process gets only a share of a core, and "
+        "two processes get a larger share of the contended cores than one, so the wall-clock "
+        "speed-up mixes the split work with the scheduler. The cleaner measure is rank 0's CPU "
+        "time per step against the one-process value. Measure on an idle machine before "
+        "drawing conclusions about wall time.",
+        "",
     ]
     (a.out / "ddp_dcdm.md").write_text("\n".join(text))
     write_json(a.out / "ddp_dcdm.json", {"rows": rows, "raw": raw, "load": [load_before,
