@@ -16,23 +16,24 @@ optimizer, RNG states, config, history, versions); ``--resume`` picks up from it
 best-validation weights go to ``model.pt`` (loadable by ``load_dcdm_model``). ``minutes`` is a
 budget in process CPU time (``clock="cpu"``) or wall time; ``epochs`` fixes the run exactly.
 
-Retrain the shipped 3D model (data/dcdm/dcdm3d.pt; one thread)::
+Retrain the shipped 3D model (package data ``pdesolve/data/dcdm/dcdm3d/``; one thread) into a
+new folder, then copy it there::
 
     python -m pdesolve.train.dcdm_training --dim 3 --n 32 --samples 1300 --lanczos-steps 800 \
-        --val-fraction 0.077 --round-samples 400 --epochs 20 --minutes 60 --out data/dcdm/run3d
-    cp data/dcdm/run3d/model.pt data/dcdm/dcdm3d.pt
+        --val-fraction 0.077 --round-samples 400 --epochs 20 --minutes 60 --out runs/dcdm3d
+    cp runs/dcdm3d/{model.pt,config.json,log.csv} pdesolve/data/dcdm/dcdm3d/
 
-Retrain the shipped 2D model (data/dcdm/dcdm2d.pt: 128², four pooling levels, see ``DCDMNet``;
-Ritz data first, then fine-tuned on the residuals of its own DCDM iteration)::
+Retrain the shipped 2D model (``pdesolve/data/dcdm/dcdm2d/``: 128², four pooling levels, see
+``DCDMNet``; Ritz data first, then fine-tuned on the residuals of its own DCDM iteration)::
 
     python -m pdesolve.train.dcdm_training --dim 2 --n 128 --samples 2200 --lanczos-steps 800 \
         --val-fraction 0.0909 --round-samples 400 --levels 4 --epochs 51 --minutes 75 \
-        --out data/dcdm/run2d128
-    python experiments/dcdm/onpolicy.py --out data/dcdm/run2d128_onpolicy
-    cp data/dcdm/run2d128_onpolicy/model.pt data/dcdm/dcdm2d.pt
+        --out runs/run2d128
+    python experiments/dcdm/onpolicy.py --run runs/run2d128 --out runs/dcdm2d
+    cp runs/dcdm2d/{model.pt,config.json,log.csv} pdesolve/data/dcdm/dcdm2d/
 
-The first 2D model (64², the paper's loss; data/dcdm/run2d/model.pt) came from
-``--dim 2 --n 64 --loss residual --fluid-only 0 --clock wall --minutes 11 --out data/dcdm/run2d``.
+The first 2D model (64², the paper's loss; ``experiments/dcdm/runs/run2d/model.pt``) came from
+``--dim 2 --n 64 --loss residual --fluid-only 0 --clock wall --minutes 11 --out runs/run2d``.
 
 Every option is listed by ``python -m pdesolve.train.dcdm_training --help``. An existing ``--out``
 is refused unless ``--resume`` continues the run in it (only ``--epochs``, ``--minutes`` and
