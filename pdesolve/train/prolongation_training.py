@@ -14,7 +14,8 @@ Retrain from scratch (about 15 minutes on one core)::
 
 ``--init-from CHECKPOINT`` continues training a saved network (its width, depth and
 ``blackbox_skip`` are taken from the checkpoint); data, optimiser and curriculum are fresh.
-``pdesolve/data/learned_multigrid/README.md`` gives the commands that rebuild the shipped checkpoint.
+``pdesolve/data/learned_multigrid/README.md`` gives the commands that rebuild the shipped
+checkpoint.
 
 Every option is listed by ``--help``. ``--out`` must be a new (or empty) folder, unless
 ``--resume`` continues the run in it from ``checkpoint.pt`` (written after every epoch: weights,
