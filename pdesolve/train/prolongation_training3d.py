@@ -6,7 +6,7 @@ log-normal families, half each: trilinear-FE 27-point stencils of cell coefficie
 schemes of ``get_problem("diffusion", dim=3)``). The loss is the two-grid ``||M_θ||²_F`` of the
 symmetric cycle ``M = S_back C S_fwd`` (one Gauss–Seidel sweep each side, the cycle that
 preconditions CG), max over the block frequencies of a periodic grid of size ``n``. A curriculum
-over ``n`` (default ``(8, 8, 8, 12)``): after each stage, Galerkin coarse problems are added —
+over ``n`` (default ``(8, 8, 8, 8, 8)``): after each stage, Galerkin coarse problems are added —
 fresh ``8³`` periodic problems coarsened by the current network to ``4³`` blocks, whose
 27-point stencils are what the coarse levels of a hierarchy see. Float64 / complex128.
 
@@ -54,13 +54,14 @@ class TrainConfig3D:
     width: int = 32
     blocks: int = 2
     blackbox_skip: bool = True
+    learn_faces: bool = True
     samples: int = 1024
-    test_samples: int = 64
+    test_samples: int = 32
     test_n: int = 12
-    batch: int = 32
-    lr: float = 1e-3
+    batch: int = 16
+    lr: float = 2e-3
     epochs_per_stage: int = 1
-    curriculum: tuple[int, ...] = (8, 8, 8, 12)
+    curriculum: tuple[int, ...] = (8, 8, 8, 8, 8)
     coarse_fraction: float = 0.5
     sigma: float = 1.0
     pre: int = 1
@@ -111,7 +112,8 @@ def train3d(cfg: TrainConfig3D, log_every: int = 0
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = torch.device(cfg.device)
-    net = ProlongationNet3D(cfg.width, cfg.blocks, cfg.blackbox_skip).to(device)
+    net = ProlongationNet3D(cfg.width, cfg.blocks, cfg.blackbox_skip,
+                            cfg.learn_faces).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     data = lognormal_blocks3d(cfg.samples, BLOCK, rng, cfg.sigma)
     test = lognormal_blocks3d(cfg.test_samples, BLOCK, rng, cfg.sigma).to(device)
@@ -181,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{name.replace('_', '-')}", type=float,
                             default=getattr(defaults, name))
     parser.add_argument("--reduction", default=defaults.reduction)
+    parser.add_argument("--edges-only", dest="learn_faces", action="store_false",
+                        help="learn the edge weights only (faces by the collapsed-plane rule)")
     parser.add_argument("--device", default=defaults.device)
     parser.add_argument("--curriculum", default=",".join(map(str, defaults.curriculum)))
     args = vars(parser.parse_args(argv))
