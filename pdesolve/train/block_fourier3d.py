@@ -49,7 +49,8 @@ def periodic_fe27_stencil(g: Tensor) -> Tensor:
     for e in itertools.product((0, 1), repeat=3):
         cell = torch.roll(g, shifts=e, dims=(-3, -2, -1))  # the cell with lowest corner p - e
         for o in itertools.product((-1, 0, 1), repeat=3):
-            if sum(1 for v in o if v) < 2 or any(v + w not in (0, 1) for v, w in zip(o, e)):
+            if sum(1 for v in o if v) < 2 or any(
+                v + w not in (0, 1) for v, w in zip(o, e, strict=True)):
                 continue
             s[(..., *(v + 1 for v in o))] -= cell / 12.0
     s[..., 1, 1, 1] = -s.sum(dim=(-3, -2, -1))

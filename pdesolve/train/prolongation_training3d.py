@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     defaults = TrainConfig3D()
     for name in ("width", "blocks", "samples", "test_samples", "batch", "epochs_per_stage",
                  "seed", "threads", "pre", "post"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int,
+                            default=getattr(defaults, name))
     for name in ("lr", "sigma", "coarse_fraction"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float,
                             default=getattr(defaults, name))
