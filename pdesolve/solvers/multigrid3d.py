@@ -5,7 +5,8 @@ with ``n = 2^k - 1`` interior nodes per dimension, coarse point ``(I, J, K)`` at
 ``(2I + 1, 2J + 1, 2K + 1)``. Prolongations from 3×3×3 P-stencils per coarse point
 (``pdesolve.discretize.prolongation3d``): ``trilinear`` (alias ``bilinear``, the d-linear
 geometric rule), ``blackbox`` (the operator-dependent collapsed-stencil rule) and ``learned``
-(a ``ProlongationNet3D``; the shipped checkpoint is ``data/learned_multigrid/prolongation3d.pt``).
+(a ``ProlongationNet3D``; the shipped checkpoint is
+``pdesolve/data/learned_multigrid/prolongation3d.pt``).
 Coarse operators are Galerkin ``Pᵀ A P`` (scipy sparse products; 27-point on every coarse
 level); operator-dependent rules read each coarse level's stencil. Smoothers: lexicographic
 Gauss–Seidel (forward down, backward up when symmetric) or weighted Jacobi; V, W, F cycles;
@@ -47,15 +48,14 @@ from pdesolve.discretize.prolongation3d import (
     trilinear_pstencil,
 )
 from pdesolve.linalg.system import LinearSystem
+from pdesolve.resources import data_dir
 from pdesolve.solvers import multigrid
 from pdesolve.solvers.multigrid import CYCLES, PRECISIONS, Level, MultigridHierarchy
 
 PROLONGATIONS3D = ("trilinear", "bilinear", "blackbox", "learned")
 SMOOTHERS3D = ("gauss_seidel", "jacobi")
-#: the shipped learned 3-D prolongation (see data/learned_multigrid/README.md)
-DEFAULT_CHECKPOINT3D = (
-    Path(__file__).resolve().parents[2] / "data" / "learned_multigrid" / "prolongation3d.pt"
-)
+#: the shipped learned 3-D prolongation, package data (see pdesolve/data/learned_multigrid/README.md)
+DEFAULT_CHECKPOINT3D = data_dir() / "learned_multigrid" / "prolongation3d.pt"
 
 
 def pstencil_for3d(rule: str, stencil: np.ndarray | int, net: Any = None,

@@ -12,7 +12,7 @@ fresh ``8³`` periodic problems coarsened by the current network to ``4³`` bloc
 
 Retrain the shipped checkpoint (about 10 CPU-minutes on one core of a loaded machine)::
 
-    python -m pdesolve.train.prolongation_training3d --out data/learned_multigrid
+    python -m pdesolve.train.prolongation_training3d --out pdesolve/data/learned_multigrid
 
 which writes ``prolongation3d.pt``, ``config3d.json`` and ``training_log3d.json``.
 
@@ -174,7 +174,7 @@ def save3d(net: ProlongationNet3D, cfg: TrainConfig3D, log: list[dict[str, Any]]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="data/learned_multigrid")
+    parser.add_argument("--out", default="pdesolve/data/learned_multigrid")
     defaults = TrainConfig3D()
     for name in ("width", "blocks", "samples", "test_samples", "batch", "epochs_per_stage",
                  "seed", "threads", "pre", "post"):
