@@ -54,7 +54,7 @@ from pdesolve.solvers.multigrid import CYCLES, PRECISIONS, Level, MultigridHiera
 
 PROLONGATIONS3D = ("trilinear", "bilinear", "blackbox", "learned")
 SMOOTHERS3D = ("gauss_seidel", "jacobi")
-#: the shipped learned 3-D prolongation, package data (see pdesolve/data/learned_multigrid/README.md)
+#: the shipped learned 3-D prolongation (package data; pdesolve/data/learned_multigrid/README.md)
 DEFAULT_CHECKPOINT3D = data_dir() / "learned_multigrid" / "prolongation3d.pt"
 
 

@@ -215,3 +215,18 @@ def test_shipped_learned_prolongation_beats_blackbox_on_trilinear_fe(one_thread)
                    for rule in ("learned", "blackbox")]
         ratios.append(factors[0] / factors[1])
     assert max(ratios) < 1.0 and np.mean(ratios) < 0.97
+
+
+def test_shipped_3d_prolongation_loads_with_its_config_and_log():
+    from pdesolve.nn.prolongation3d import load_prolongation_net3d
+    from pdesolve.resources import data_dir
+    from pdesolve.solvers.multigrid3d import DEFAULT_CHECKPOINT3D
+
+    assert DEFAULT_CHECKPOINT3D.is_relative_to(data_dir())
+    for name in ("config3d.json", "training_log3d.json", "training_stdout3d.txt", "README.md"):
+        assert (DEFAULT_CHECKPOINT3D.parent / name).is_file(), name
+    net = load_prolongation_net3d(str(DEFAULT_CHECKPOINT3D))
+    state = torch.load(DEFAULT_CHECKPOINT3D, map_location="cpu", weights_only=False)["model"]
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
+    assert net.config == {"width": 32, "blocks": 2, "blackbox_skip": True, "dim": 3,
+                          "learn_faces": True}
