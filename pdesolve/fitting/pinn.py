@@ -1,7 +1,7 @@
 """``fit(problem, method="pinn")``: a physics-informed network trained on the strong-form residual.
 
 The network, optimizer and training options are those of
-:class:`pdesolve.train.pinn_trainer.PINNTrainer` (which owns their defaults); this method adds the
+:class:`pdesolve.train.pinn.PINNTrainer` (which owns their defaults); this method adds the
 ``FitResult`` contract:
 
 * ``steps``: updates made (first phase plus L-BFGS); ``loss_history`` at every ``log_every`` steps.
@@ -57,7 +57,7 @@ def unknown_points(system: LinearSystem) -> np.ndarray:
 
 
 def _trainer_parameters() -> list[str]:
-    from pdesolve.train.pinn_trainer import PINNTrainer
+    from pdesolve.train.pinn import PINNTrainer
 
     params = inspect.signature(PINNTrainer).parameters.values()
     return [p.name for p in params if p.kind is p.KEYWORD_ONLY]
@@ -85,7 +85,7 @@ class PINNFit(FitMethod):
         ``width``, ``depth``, ``blocks``, ``activation``, ``activation_options`` override its
         entries.
     **options
-        Everything else goes to :class:`~pdesolve.train.pinn_trainer.PINNTrainer` (``steps``,
+        Everything else goes to :class:`~pdesolve.train.pinn.PINNTrainer` (``steps``,
         ``optimizer``, ``batch``, ``lbfgs_steps``, ``schedule``, ``seed``, ``output_dir`` ...),
         whose defaults apply to what is not given.
     """
@@ -131,7 +131,7 @@ class PINNFit(FitMethod):
         self.options = options
 
     def _fit(self, problem: Any) -> FitResult:
-        from pdesolve.train.pinn_trainer import PINNTrainer
+        from pdesolve.train.pinn import PINNTrainer
 
         if self.target_error is not None and not problem.has_exact_solution:
             raise ValueError(
