@@ -1,11 +1,14 @@
-"""Write data/meshes/disk.msh: a Delaunay triangulation of the disk of radius 1/2 centred at
-(1/2, 1/2), with 8 rings of nodes (217 nodes, 384 triangles), and named boundary cell sets
-``boundary`` (the whole circle) and ``west`` (the half with x < 1/2).
+"""Write the sample mesh ``disk.msh`` (shipped as package data in pdesolve/data/meshes/).
 
-    python data/meshes/make_disk_mesh.py
+A Delaunay triangulation of the disk of radius 1/2 centred at (1/2, 1/2), with 8 rings of nodes
+(217 nodes, 384 triangles), and named boundary cell sets ``boundary`` (the whole circle) and
+``west`` (the half with x < 1/2).
+
+    python scripts/make_disk_mesh.py OUT.msh   # then compare with pdesolve/data/meshes/disk.msh
 """
 
-from pathlib import Path
+import argparse
+import os
 
 import meshio
 import numpy as np
@@ -44,7 +47,13 @@ def disk_mesh(rings: int = RINGS) -> meshio.Mesh:
 
 
 if __name__ == "__main__":
-    out = Path(__file__).with_name("disk.msh")
-    mesh = disk_mesh()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].strip('"'))
+    parser.add_argument("out", help="the .msh file to write (refused if it exists)")
+    parser.add_argument("--rings", type=int, default=RINGS, help="rings of nodes (default 8)")
+    args = parser.parse_args()
+    out = args.out
+    if os.path.exists(out):
+        parser.error(f"{out} exists: give a new file name")
+    mesh = disk_mesh(args.rings)
     meshio.write(out, mesh, file_format="gmsh22", binary=False)
     print(f"wrote {out}: {len(mesh.points)} nodes, {len(mesh.cells[1].data)} triangles")
