@@ -1,8 +1,9 @@
 """Unknown parameters of an inverse PINN run: constants and coefficient fields.
 
-A problem declares ``unknown_parameters`` (name -> true value) and ``observations(n, noise,
-seed)``; its residual reads the parameters from the mapping passed as
-``pde_residual(u, x, params=...)``. :class:`UnknownParameters` makes them trainable:
+A problem declares ``unknown_parameters`` (name -> true constant), ``unknown_fields`` (name ->
+true field, a callable of points) and ``observations(n, noise, seed)``; its residual reads the
+parameters from the mapping passed as ``pde_residual(u, x, params=...)``.
+:class:`UnknownParameters` makes them trainable:
 
 * a constant (a float true value) is ``θ = exp(φ)`` when its initial guess is positive (scale-free
   steps for small constants such as ν = 0.01/π), else ``θ = φ``; the guess is
@@ -34,7 +35,8 @@ class UnknownParameters(nn.Module):
     def __init__(self, problem: Any, init: Mapping[str, Any] | None = None, *, seed: int = 0,
                  field_points: int = 2000) -> None:
         super().__init__()
-        truth = dict(problem.unknown_parameters)
+        truth: dict[str, Any] = dict(getattr(problem, "unknown_parameters", {}) or {})
+        truth.update(getattr(problem, "unknown_fields", {}) or {})
         init = dict(init or {})
         unknown = set(init) - set(truth)
         if unknown:

@@ -51,7 +51,9 @@ def build_pinn(problem: Any, config: Mapping[str, Any]) -> PINN:
         elif hard:
             space_d = problem.domain.space.distance
         if config.get("initial_constraint") == "hard":
-            initial = HardInitial(problem.initial_value, problem.t_span, space_d)
+            velocity = (problem.initial_velocity
+                        if getattr(problem, "time_order", 1) == 2 else None)
+            initial = HardInitial(problem.initial_value, problem.t_span, space_d, velocity)
         elif space_d is not None:
             def distance(x: Tensor, d: Callable[[Tensor], Tensor] = space_d) -> Tensor:
                 return d(x[:, :-1])

@@ -7,7 +7,8 @@ the domain's distance function ``D``) or ``N(x)``. For time-dependent problems i
   replaces a periodic coordinate ``x`` of period ``L`` by ``cos(2πkx/L), sin(2πkx/L)``,
   ``k = 1..K``, so that every network output is exactly periodic in ``x`` (hard periodicity);
 * ``initial``: a hard initial condition ``u = u0(x) + τ(t) D(x) N(x, t)`` with
-  ``τ(t) = (t - t0) / (t1 - t0)`` (time is the last input column).
+  ``τ(t) = (t - t0) / (t1 - t0)`` (time is the last input column); for second-order equations
+  in time with initial velocity ``v0``, ``u = u0(x) + (t - t0) v0(x) + τ(t)² D(x) N(x, t)``.
 
 >>> import torch
 >>> net = torch.nn.Linear(2, 1).double()
@@ -114,25 +115,33 @@ class PeriodicFeatures(nn.Module):
 
 class HardInitial(nn.Module):
     """``u = u0(x) + τ(t) · D(x) · N`` with ``τ = (t - t0)/(t1 - t0)``; ``D = 1`` without a
-    spatial distance (soft or periodic boundaries). Time is the last input column."""
+    spatial distance (soft or periodic boundaries). With ``initial_velocity`` ``v0`` (equations
+    of second order in time) ``u = u0 + (t - t0) v0 + τ² D N``, so that ``u_t(x, t0) = v0``.
+    Time is the last input column."""
 
     def __init__(
         self,
         initial_value: Callable[[Tensor], Tensor],
         t_span: Sequence[float],
         space_distance: Callable[[Tensor], Tensor] | None = None,
+        initial_velocity: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.initial_value = initial_value
+        self.initial_velocity = initial_velocity
         self.t0, self.t1 = float(t_span[0]), float(t_span[1])
         self.space_distance = space_distance
 
     def forward(self, x: Tensor, out: Tensor) -> Tensor:
         space, t = x[:, :-1], x[:, -1]
         factor = (t - self.t0) / (self.t1 - self.t0)
+        base = self.initial_value(space).reshape(-1)
+        if self.initial_velocity is not None:
+            factor = factor * factor
+            base = base + (t - self.t0) * self.initial_velocity(space).reshape(-1)
         if self.space_distance is not None:
             factor = factor * self.space_distance(space).reshape(-1)
-        return self.initial_value(space).reshape(-1) + factor * out
+        return base + factor * out
 
 
 class PINN(nn.Module):

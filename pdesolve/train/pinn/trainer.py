@@ -42,8 +42,8 @@ HISTORY_KEYS = ("step", "phase", "train_loss", "residual_rms", "relative_l2", "e
                 "time", "points", "parameter_error", "causal_min_weight")  # fmt: skip
 ADAPTIVE = ("none", "annealing")
 # options a resumed run may change (budgets and what is only measured or printed)
-RESUMABLE = {"steps", "lbfgs_steps", "bfgs_steps", "test_points", "test_grid", "log_every",
-             "init_from", "derivatives"}  # fmt: skip
+RESUMABLE = {"steps", "lbfgs_steps", "bfgs_steps", "test_points", "test_grid", "reference",
+             "log_every", "init_from", "derivatives"}  # fmt: skip
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -120,7 +120,8 @@ class PINNTrainer:
     test_points, test_grid : int, (int, int)
         The fixed test set: ``test_points`` seeded interior points (stationary problems) or the
         problem's test grid ``test_points(*test_grid)`` (time-dependent ones). Errors are
-        relative L2 against the exact solution, or else the problem's ``reference()``.
+        relative L2 against the exact solution, or else the problem's own classical solution
+        ``reference(**reference)`` (``reference``: its options, e.g. the resolution).
     rtol, atol : float
         Stop early when the monitor residual RMS ≤ ``max(rtol · RMS(f), atol)`` (0: never).
     output_dir : path, optional
@@ -174,6 +175,7 @@ class PINNTrainer:
         seed: int = 0,
         test_points: int = 10_000,
         test_grid: tuple[int, int] | list[int] | None = None,
+        reference: Mapping[str, Any] | None = None,
         monitor_points: int = 1000,
         log_every: int = 100,
         rtol: float = 0.0,
@@ -218,9 +220,10 @@ class PINNTrainer:
         self.loss_kind = getattr(problem, "pinn_loss", "residual")
         causal_cfg = _check_causal(causal, self.time_dependent)
         rar_cfg = _check_rar(rar)
-        if inverse and not getattr(problem, "unknown_parameters", None):
-            raise ValueError(f"inverse=True needs a problem with unknown_parameters; problem "
-                             f"{problem.name!r} declares none")
+        if inverse and not (getattr(problem, "unknown_parameters", None)
+                            or getattr(problem, "unknown_fields", None)):
+            raise ValueError(f"inverse=True needs a problem with unknown_parameters or "
+                             f"unknown_fields; problem {problem.name!r} declares none")
         if inverse and self.optimizer_cfg["name"] == "curveball":
             raise ValueError("inverse runs train the network and the unknown parameters "
                              "together: use adam or sgd, not curveball")
@@ -248,6 +251,7 @@ class PINNTrainer:
             "adaptive_weights": (adaptive_weights, "none"),
             "adaptive_options": (adaptive_opts if adaptive_weights != "none" else {}, {}),
             "causal": (causal_cfg, None), "rar": (rar_cfg, None), "inverse": (bool(inverse), False),
+            "reference": (dict(reference or {}), {}),
         }  # fmt: skip
         for key, (value, default) in extra.items():
             if value != default:
@@ -392,7 +396,8 @@ class PINNTrainer:
         if problem.has_exact_solution:
             self.exact = self._exact(self.test_x)
         elif hasattr(problem, "reference"):
-            values = problem.reference().evaluate(self.test_x.detach().double().cpu().numpy())
+            ref = problem.reference(**cfg.get("reference", {}))
+            values = ref.evaluate(self.test_x.detach().double().cpu().numpy())
             self.exact = self._to(torch.as_tensor(np.asarray(values, dtype=np.float64)))
         with torch.no_grad():
             if self.time_dependent:
@@ -516,6 +521,11 @@ class PINNTrainer:
         if x0 is not None:
             r0 = self.model(x0) - self._to(self.problem.initial_value(x0[:, :-1]).reshape(-1))
             terms.append(("initial", r0, self.weights["initial"]))
+            if getattr(self.problem, "time_order", 1) == 2:  # u_t(x, t0) = v0(x) as well
+                xv = x0.detach().requires_grad_(True)
+                ut = gradient(self.model(xv), xv)[:, -1]
+                rv = ut - self._to(self.problem.initial_velocity(x0[:, :-1]).reshape(-1))
+                terms.append(("velocity", rv, self.weights["initial"]))
         if self.observations is not None:
             xo, yo = self.observations
             terms.append(("data", self.model(xo) - yo, self.weights["data"]))
@@ -559,8 +569,9 @@ class PINNTrainer:
         top = float(grads[0].max())
         for (name, _, _), g in zip(terms[1:], grads[1:], strict=True):
             mean = float(g.mean())
-            if mean > 0 and math.isfinite(top / mean):
-                self.weights[name] = (1 - alpha) * self.weights[name] + alpha * top / mean
+            key = "initial" if name == "velocity" else name
+            if mean > 0 and math.isfinite(top / mean) and name != "velocity":
+                self.weights[key] = (1 - alpha) * self.weights[key] + alpha * top / mean
 
     def refine(self) -> Tensor:
         """Residual-based adaptive refinement: add the ``rar["points"]`` candidates of largest
