@@ -12,7 +12,8 @@ vector ``θ``:
 * with ``s = αp``, ``y = g₊ - g``, ``ρ = 1/(yᵀs)``, the update
 
   ``H₊ = (1/τ) [H - (Hy)(Hy)ᵀ/(yᵀHy) + v vᵀ] + s sᵀ ρ``,
-  ``v = √(yᵀHy) (s ρ - Hy/(yᵀHy))``,
+  ``v = √(yᵀHy) (s ρ - Hy/(yᵀHy))``, applied in place as the rank-two update
+  ``H - ρ (s Hyᵀ + Hy sᵀ) + ρ² yᵀHy s sᵀ`` (one pass over the dense ``H``),
 
   which is BFGS for ``τ = 1`` and self-scaled BFGS (``variant="ssbfgs"``) for the
   Oren–Luenberger factor ``τ = min(1, yᵀs / sᵀBs)``, ``sᵀBs = -α sᵀg`` (the curvature the
@@ -32,7 +33,7 @@ run checkpointed between iterations resumes exactly.
 ...     return loss
 >>> for _ in range(60):
 ...     _ = opt.step(closure)
->>> [round(float(v), 6) for v in w]
+>>> [round(v, 6) for v in w.detach().tolist()]
 [1.0, 1.0]
 """
 
@@ -229,9 +230,13 @@ class BFGS(torch.optim.Optimizer):
             if group["variant"] == "ssbfgs":
                 sBs = -alpha * float(s @ g)
                 tau = min(1.0, ys / sBs) if sBs > 0 else 1.0
-            v = math.sqrt(yHy) * (rho * s - Hy / yHy)
-            H = (H - torch.outer(Hy, Hy) / yHy + torch.outer(v, v)) / tau + rho * torch.outer(s, s)
-            H = 0.5 * (H + H.T)
+            # H - (Hy)(Hy)ᵀ/yᵀHy + v vᵀ = H - ρ (s Hyᵀ + Hy sᵀ) + ρ² yᵀHy s sᵀ, in place, one pass
+            left = torch.stack([s, Hy], 1)
+            right = torch.stack([rho * rho * yHy * s - rho * Hy, -rho * s], 0)
+            H.addmm_(left, right)
+            if tau != 1.0:
+                H.mul_(1.0 / tau)
+            H.addr_(s, s, alpha=rho)
         else:
             qn["skipped"] += 1
         qn["H"] = H
