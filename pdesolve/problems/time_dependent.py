@@ -35,6 +35,28 @@ from pdesolve.linalg.system import LinearSystem
 from pdesolve.problems.base import Problem, to_numpy_fn
 from pdesolve.problems.domains import Domain
 
+_LINEAR_SOLVER_FACTORY: Callable[..., Any] | None = None
+
+
+def use_linear_solvers(factory: Callable[..., Any]) -> None:
+    """Install ``factory(name, **options) -> Solver`` (``pdesolve.get_solver``; the solver
+    package does this when it is imported) for the references' linear solves."""
+    global _LINEAR_SOLVER_FACTORY
+    _LINEAR_SOLVER_FACTORY = factory
+
+
+def linear_solver(solver: Any, **options: Any) -> Any:
+    """A solver object (``setup``/``solve``/``close``) from a registered name or an object."""
+    if not isinstance(solver, str):
+        for method in ("setup", "solve", "close"):
+            if not callable(getattr(solver, method, None)):
+                raise TypeError(f"solver must be a name or an object with setup/solve/close, "
+                                f"got {type(solver).__name__}")  # fmt: skip
+        return solver
+    if _LINEAR_SOLVER_FACTORY is None:
+        raise RuntimeError("no linear solvers are installed: import pdesolve first")
+    return _LINEAR_SOLVER_FACTORY(solver, **options)
+
 
 def _check_t_span(t_span: Sequence[float]) -> tuple[float, float]:
     try:
@@ -169,6 +191,8 @@ class TimeDependentProblem(Problem):
     """
 
     kind = "time_dependent"
+    #: order of the highest time derivative; problems of order 2 also give ``initial_velocity``
+    time_order: int = 1
 
     def __init__(
         self,
@@ -239,6 +263,10 @@ class TimeDependentProblem(Problem):
     @abstractmethod
     def initial_value(self, x: Tensor) -> Tensor:
         """``u(x, t0)`` at spatial points ``x`` of shape ``(N, space_dim)``, shape ``(N,)``."""
+
+    def initial_velocity(self, x: Tensor) -> Tensor:
+        """``u_t(x, t0)`` for second-order-in-time problems (``time_order == 2``)."""
+        raise NotImplementedError(f"{self.name} is first order in time: no initial velocity")
 
     @abstractmethod
     def pde_residual(
@@ -357,6 +385,8 @@ __all__ = [
     "ReferenceSolution",
     "SpaceTimeDomain",
     "TimeDependentProblem",
+    "linear_solver",
     "second_derivative",
     "space_time_derivatives",
+    "use_linear_solvers",
 ]
