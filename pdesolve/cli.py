@@ -273,6 +273,8 @@ def run(
                         "total": discretize_time + result.wall_time},
         }  # fmt: skip
     elif kind == "fit":
+        if method_name == "pinn" and output_dir is not None and not method_cfg.get("output_dir"):
+            method_cfg["output_dir"] = str(output_dir)  # model, metrics and plots in the run folder
         result = pdesolve.fit(problem, method=method_name, **method_cfg)
         values = result.discrete_values
         errors = dict(result.discrete_errors) if result.discrete_errors else None

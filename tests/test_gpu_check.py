@@ -131,7 +131,7 @@ def test_cuda_without_cuda_is_a_clear_error_in_every_solver_and_trainer(no_cuda,
     from pdesolve.nn.prolongation import load_prolongation_net
     from pdesolve.recovery import get_recovery_method, list_recovery_methods
     from pdesolve.solvers.multigrid import DEFAULT_CHECKPOINT
-    from pdesolve.train.pinn_trainer import PINNTrainer
+    from pdesolve.train.pinn import PINNTrainer
     from pdesolve.train.prolongation_training import TrainConfig, train
 
     for name in ("dcdm", "petsc_dcdm"):

@@ -157,7 +157,7 @@ class Check:
     # ------------------------------------------------------------------ components
     def pinn(self) -> None:
         """RAF-PINN training (2D Poisson): the PINN trainer itself on each device."""
-        from pdesolve.train.pinn_trainer import PINNTrainer
+        from pdesolve.train.pinn import PINNTrainer
 
         s = self.s
         problem = pdesolve.get_problem("poisson", dim=2, solution="sine")

@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 import pdesolve
-from pdesolve.train.pinn_trainer import PINNTrainer, load_pinn
+from pdesolve.train.pinn import PINNTrainer, load_pinn
 from pdesolve.train.spectral import (
     SpectralMonitor,
     plot_bands,

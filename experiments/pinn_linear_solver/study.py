@@ -52,7 +52,7 @@ import torch
 
 import pdesolve
 from pdesolve.nn.mlp import count_parameters
-from pdesolve.train.pinn_trainer import PINNTrainer
+from pdesolve.train.pinn import PINNTrainer
 
 HERE = Path(__file__).resolve().parent
 SOURCES = {

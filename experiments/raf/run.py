@@ -82,7 +82,7 @@ def run_one(job: dict) -> dict:
     import torch
 
     import pdesolve
-    from pdesolve.train.pinn_trainer import PINNTrainer
+    from pdesolve.train.pinn import PINNTrainer
 
     torch.set_num_threads(1)
     spec = all_cases()[job["case"]]

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 import pdesolve
-from pdesolve.train.pinn_trainer import PINNTrainer
+from pdesolve.train.pinn import PINNTrainer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

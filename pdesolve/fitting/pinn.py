@@ -1,12 +1,13 @@
 """``fit(problem, method="pinn")``: a physics-informed network trained on the strong-form residual.
 
 The network, optimizer and training options are those of
-:class:`pdesolve.train.pinn_trainer.PINNTrainer` (which owns their defaults); this method adds the
+:class:`pdesolve.train.pinn.PINNTrainer` (which owns their defaults); this method adds the
 ``FitResult`` contract:
 
 * ``steps``: updates made (first phase plus L-BFGS); ``loss_history`` at every ``log_every`` steps.
-* ``test_error``: relative L2 error against the exact solution on a fixed, seeded test set
-  (``test_points`` points; None when the problem knows no exact solution).
+* ``test_error``: relative L2 error against the exact solution (else the problem's own
+  ``reference()`` solution) on a fixed test set (``test_points`` seeded points, or the
+  time-dependent problem's test grid; None when neither is known).
 * ``discrete_values`` / ``discrete_errors``: the network at the problem's unknowns (grid interior
   nodes or free mesh nodes) when the problem can discretize itself, and its error norms there.
 * criteria (optional, stated by the caller): ``target_error`` (``test_error <= target_error`` on
@@ -57,7 +58,7 @@ def unknown_points(system: LinearSystem) -> np.ndarray:
 
 
 def _trainer_parameters() -> list[str]:
-    from pdesolve.train.pinn_trainer import PINNTrainer
+    from pdesolve.train.pinn import PINNTrainer
 
     params = inspect.signature(PINNTrainer).parameters.values()
     return [p.name for p in params if p.kind is p.KEYWORD_ONLY]
@@ -85,7 +86,7 @@ class PINNFit(FitMethod):
         ``width``, ``depth``, ``blocks``, ``activation``, ``activation_options`` override its
         entries.
     **options
-        Everything else goes to :class:`~pdesolve.train.pinn_trainer.PINNTrainer` (``steps``,
+        Everything else goes to :class:`~pdesolve.train.pinn.PINNTrainer` (``steps``,
         ``optimizer``, ``batch``, ``lbfgs_steps``, ``schedule``, ``seed``, ``output_dir`` ...),
         whose defaults apply to what is not given.
     """
@@ -131,9 +132,10 @@ class PINNFit(FitMethod):
         self.options = options
 
     def _fit(self, problem: Any) -> FitResult:
-        from pdesolve.train.pinn_trainer import PINNTrainer
+        from pdesolve.train.pinn import PINNTrainer
 
-        if self.target_error is not None and not problem.has_exact_solution:
+        known = problem.has_exact_solution or hasattr(problem, "reference")
+        if self.target_error is not None and not known:
             raise ValueError(
                 f"target_error needs the exact solution, and problem {problem.name!r} has none: "
                 "state a residual criterion (residual_rtol / residual_atol) instead"
@@ -169,6 +171,9 @@ class PINNFit(FitMethod):
         if getattr(problem, "pinn_loss", "") == "rayleigh":
             info["eigenvalue"] = history["eigenvalue"][-1]
             info["exact_eigenvalue"] = float(problem.exact_eigenvalue)
+        if trainer.unknowns is not None:
+            info["identified"] = trainer.unknowns.identified()
+            info["parameter_errors"] = trainer.parameter_errors()
         if trainer.output_dir is not None:
             info["checkpoint"] = str(trainer.checkpoint_path)
         return FitResult(

@@ -93,6 +93,7 @@ from pdesolve.solvers import (  # noqa: E402, F401
     fcg,
     hybrid,
     multigrid,
+    multigrid3d,
     petsc_cg,
     petsc_dcdm,
     scipy_cg,

@@ -328,7 +328,7 @@ class HybridSolver(Solver):
         self.initial_checkpoint = initial_checkpoint
 
     def _initial_guess(self, system: LinearSystem) -> np.ndarray:
-        from pdesolve.train.pinn_trainer import load_pinn
+        from pdesolve.train.pinn import load_pinn
 
         model, _ = load_pinn(self.initial_checkpoint)
         dtype = next(model.parameters()).dtype

@@ -10,7 +10,7 @@ import yaml
 import pdesolve
 from pdesolve.cli import CONFIG_DIR
 from pdesolve.fitting.pinn import PINNFit, unknown_points
-from pdesolve.train.pinn_trainer import PINNTrainer
+from pdesolve.train.pinn import PINNTrainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

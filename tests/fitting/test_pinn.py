@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 import pdesolve
 from pdesolve.cli import CONFIG_DIR, run
 from pdesolve.nn.checkpoint import load_checkpoint
-from pdesolve.train.pinn_trainer import PINNTrainer, TrainingDivergedError, load_pinn
+from pdesolve.train.pinn import PINNTrainer, TrainingDivergedError, load_pinn
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

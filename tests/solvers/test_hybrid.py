@@ -10,7 +10,7 @@ import torch
 
 import pdesolve
 from pdesolve.solvers.hybrid import CoarseGridCorrection, linear_interpolation
-from pdesolve.train.pinn_trainer import PINNTrainer
+from pdesolve.train.pinn import PINNTrainer
 from pdesolve.train.spectral import band_errors
 
 

@@ -1,0 +1,110 @@
+"""What a PINN run writes while and after it trains: metrics CSV, loss-curve plot, progress bar.
+
+Checkpoints themselves are written by :meth:`pdesolve.train.pinn.PINNTrainer.save` through
+:func:`pdesolve.nn.checkpoint.save_checkpoint` (weights, optimizer and quasi-Newton states, RNG
+states, collocation set, history); everything here is atomic (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_history", "plot_solution", "progress_bar", "write_metrics"]
+
+
+def write_metrics(history: Mapping[str, list[Any]], keys: Sequence[str],
+                  path: str | os.PathLike) -> None:
+    """The history's ``keys`` as CSV columns, one row per logged step."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".csv", dir=path.parent)
+    with os.fdopen(fd, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(keys)
+        writer.writerows(zip(*(history[k] for k in keys), strict=True))
+    os.replace(tmp, path)
+
+
+def plot_history(
+    history: Mapping[str, list[Any]], path: str | os.PathLike, title: str = ""
+) -> None:
+    """Loss, residual RMS and relative L2 error against the step, log scale, to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    steps = np.asarray(history["step"])
+    for key, label in (("train_loss", "training loss"), ("residual_rms", "residual RMS"),
+                       ("relative_l2", "relative L2 error"),
+                       ("parameter_error", "parameter error")):
+        if key not in history:
+            continue
+        values = np.asarray(history[key], dtype=float)
+        ok = np.isfinite(values) & (values > 0)
+        if ok.any():
+            ax.semilogy(steps[ok], values[ok], label=label)
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=Path(path).parent)
+    os.close(fd)
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
+    """A tqdm bar (``enabled=None``: only on a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="pinn", leave=False,
+                disable=None if enabled is None else not enabled)
+
+
+def plot_solution(points: np.ndarray, values: np.ndarray, reference: np.ndarray | None,
+                  path: str | os.PathLike, title: str = "", time_last: bool = False) -> None:
+    """The network's values, the exact/reference solution and the error on the test points.
+
+    Points are ``(x, y)`` or ``(x, t)`` pairs; with three columns and ``time_last`` the slice at
+    the final time is shown.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts, vals = np.asarray(points), np.asarray(values)
+    ref = None if reference is None else np.asarray(reference)
+    if pts.shape[1] == 3:
+        keep = np.isclose(pts[:, 2], pts[:, 2].max()) if time_last else np.ones(len(pts), bool)
+        pts, vals = pts[keep][:, :2], vals[keep]
+        ref = None if ref is None else ref[keep]
+        title = f"{title} (t = {points[:, 2].max():.3g})" if time_last else title
+    panels = [("PINN u", vals)]
+    if ref is not None:
+        panels += [("exact / reference", ref), ("|error|", np.abs(vals - ref))]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (name, v) in zip(axes[0], panels, strict=True):
+        im = ax.tricontourf(pts[:, 0], pts[:, 1], v, levels=50)
+        fig.colorbar(im, ax=ax)
+        ax.set_title(name)
+        ax.set_xlabel("x")
+        ax.set_ylabel("t" if time_last and points.shape[1] == 2 else "y")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=Path(path).parent)
+    os.close(fd)
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, path)

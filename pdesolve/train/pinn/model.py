@@ -1,0 +1,88 @@
+"""Building a PINN from its configuration, and loading a trained one from its checkpoint.
+
+``model, problem = load_pinn(path)`` rebuilds the trained network and its problem from the
+checkpoint alone (a ``checkpoint.pt`` or the run folder holding it, e.g. the CLI's output
+folder); ``model.predict(points)`` evaluates ``u`` at any user points, e.g. an ``(N, 2)`` array of
+``(x, t)`` for a 1D time-dependent problem.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pdesolve.nn.checkpoint import load_checkpoint
+from pdesolve.nn.mlp import make_model
+from pdesolve.train.pinn.config import DTYPES
+from pdesolve.train.pinn.network import PINN, HardInitial, PeriodicFeatures
+
+__all__ = ["build_pinn", "load_pinn", "space_box"]
+
+
+def space_box(space: Any) -> tuple[list[float], list[float]]:
+    """``(lo, hi)`` of a spatial domain's bounding box as lists of floats."""
+    box = space.bounding_box
+    box = box() if callable(box) else box
+    lo, hi = box
+    return [float(v) for v in np.atleast_1d(lo)], [float(v) for v in np.atleast_1d(hi)]
+
+
+def build_pinn(problem: Any, config: Mapping[str, Any]) -> PINN:
+    """The (untrained, seeded) PINN of a run configuration: network, input features and hard
+    constraints as the trainer chose them (``config["constraint"]``, ``initial_constraint``)."""
+    features = initial = None
+    distance: Callable[[Tensor], Tensor] | None = None
+    in_dim = problem.dim
+    hard = config["constraint"] == "hard"
+    if getattr(problem, "kind", "stationary") == "time_dependent":
+        periodic = tuple(bool(p) for p in getattr(problem, "periodic", ()))
+        space_d = None
+        if any(periodic):
+            lo, hi = space_box(problem.domain.space)
+            features = PeriodicFeatures(periodic, [h - v for v, h in zip(lo, hi, strict=True)],
+                                        modes=int(config.get("fourier_modes", 1)))
+            in_dim = features.out_dim
+        elif hard:
+            space_d = problem.domain.space.distance
+        if config.get("initial_constraint") == "hard":
+            velocity = (problem.initial_velocity
+                        if getattr(problem, "time_order", 1) == 2 else None)
+            initial = HardInitial(problem.initial_value, problem.t_span, space_d, velocity)
+        elif space_d is not None:
+            def distance(x: Tensor, d: Callable[[Tensor], Tensor] = space_d) -> Tensor:
+                return d(x[:, :-1])
+    elif hard:
+        distance = problem.domain.distance
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(config["seed"]))
+        model_cfg = config["model"]
+        options = {k: v for k, v in model_cfg.items() if k != "name"}
+        network = make_model(model_cfg["name"], in_dim, 1, **options)
+    return PINN(network, distance, features=features, initial=initial)
+
+
+def load_pinn(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[PINN, Any]:
+    """Rebuild the trained network and its problem from a checkpoint alone.
+
+    ``path`` is a ``checkpoint.pt`` or a run folder holding one. Returns ``(model, problem)``;
+    ``model(x)`` evaluates ``u`` at a tensor ``x`` of shape (N, dim) and ``model.predict(points)``
+    at any array-like of points (numpy in, numpy out). Time is the last column for
+    time-dependent problems.
+    """
+    from pdesolve.problems import get_problem
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    ckpt = load_checkpoint(path, map_location=map_location)
+    cfg = ckpt["config"]
+    problem = get_problem(cfg["problem"]["name"], **cfg["problem"]["params"])
+    model = build_pinn(problem, cfg)
+    model.network.load_state_dict(ckpt["model"])
+    return model.to(DTYPES[cfg["dtype"]]).eval(), problem
