@@ -36,7 +36,7 @@ import torch
 
 from pdesolve.discretize.prolongation import blackbox_pstencil
 from pdesolve.nn.checkpoint import check_device
-from pdesolve.nn.prolongation import ProlongationNet, learned_pstencil
+from pdesolve.nn.prolongation import ProlongationNet, correction_range, learned_pstencil
 from pdesolve.train.block_fourier import galerkin_coarse_stencil, periodic_fe_stencil, two_grid_loss
 
 
@@ -64,6 +64,8 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 1
     init_from: str | None = None
+    #: guard = this × the largest |correction| over the training set (None: no guard)
+    guard_margin: float | None = 1.1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -113,7 +115,7 @@ def train(cfg: TrainConfig, log_every: int = 0) -> tuple[ProlongationNet, list[d
     if cfg.init_from:
         ckpt = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
         arch = {"width": cfg.width, "blocks": cfg.blocks, "blackbox_skip": cfg.blackbox_skip}
-        if ckpt["config"] != arch:
+        if {k: ckpt["config"].get(k) for k in arch} != arch:
             raise ValueError(f"--init-from {cfg.init_from} has architecture {ckpt['config']}, "
                              f"the run asks for {arch}")
         net.load_state_dict(ckpt["model"])
@@ -151,7 +153,17 @@ def train(cfg: TrainConfig, log_every: int = 0) -> tuple[ProlongationNet, list[d
             if log_every:
                 print(json.dumps(record), flush=True)
             epoch += 1
+    if cfg.guard_margin is not None and cfg.blackbox_skip:
+        net.set_guard(guard_for(net, data, cfg.guard_margin))
     return net, log
+
+
+def guard_for(net: ProlongationNet, stencils: torch.Tensor, margin: float = 1.1) -> float:
+    """``margin`` × the largest correction ``|z|`` over periodic training stencils, rounded up
+    to 0.01: the network's ``guard`` (``pdesolve.nn.prolongation``)."""
+    top = max((correction_range(net, stencils[i : i + 256], periodic=True)
+               for i in range(0, len(stencils), 256)), default=0.0)
+    return max(float(np.ceil(100 * margin * top) / 100), 0.01)
 
 
 def save(net: ProlongationNet, cfg: TrainConfig, log: list[dict[str, Any]], out: Path) -> Path:
@@ -179,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
         flag = f"--{name.replace('_', '-')}"
         parser.add_argument(flag, type=int, default=getattr(defaults, name))
     parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--guard-margin", type=float, default=defaults.guard_margin,
+                        help="guard = margin x largest training correction (0: no guard)")
     parser.add_argument("--reduction", default=defaults.reduction)
     parser.add_argument("--device", default=defaults.device)
     parser.add_argument("--curriculum", default=",".join(map(str, defaults.curriculum)))
@@ -191,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         arch = torch.load(args["init_from"], map_location="cpu", weights_only=False)["config"]
         args.update(width=arch["width"], blocks=arch["blocks"],
                     blackbox_skip=arch["blackbox_skip"])
+    args["guard_margin"] = args["guard_margin"] or None
     cfg = TrainConfig(**args)
     net, log = train(cfg, log_every=50)
     print("saved", save(net, cfg, log, out))
