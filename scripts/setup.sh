@@ -95,9 +95,46 @@ if [[ "$(printf '%s\n' 2.14 "$hypre_ver" | sort -V | head -n 1)" != "2.14" ]]; t
   echo "setup: hypre $hypre_ver from $hypre_tgz is older than 2.14, which PETSc $PETSC_VERSION needs" >&2
   exit 1
 fi
+# PETSc 3.26's hypre interface uses HYPRE_INT_MAX/HYPRE_INT_MIN, which hypre releases before 2.29
+# (Debian 12 ships 2.26.0) do not define: the tarball handed to PETSc is the upstream one with the
+# two limits added to HYPRE_utilities.h where missing (reproducible archive, made once).
+hypre_src="$CACHE/hypre/hypre-$hypre_ver-pdesolve.tar.gz"
+if [[ ! -f "$hypre_src" ]]; then
+  work="$(mktemp -d)"
+  tar xf "$hypre_tgz" -C "$work"
+  top="$(cd "$work" && ls -d hypre-* | head -n 1)"
+  hdr="$work/$top/src/utilities/HYPRE_utilities.h"
+  if ! grep -q HYPRE_INT_MAX "$hdr"; then
+    log "adding HYPRE_INT_MAX/HYPRE_INT_MIN to hypre $hypre_ver's HYPRE_utilities.h"
+    python - "$hdr" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read()
+anchor = "/*--------------------------------------------------------------------------\n * Real and Complex types"
+limits = """/* limits of HYPRE_Int (defined by hypre >= 2.29; added for PETSc >= 3.22) */
+#include <limits.h>
+#if defined(HYPRE_BIGINT)
+#define HYPRE_INT_MAX LLONG_MAX
+#define HYPRE_INT_MIN LLONG_MIN
+#else
+#define HYPRE_INT_MAX INT_MAX
+#define HYPRE_INT_MIN INT_MIN
+#endif
 
-PETSC_OPTS="--with-fc=0 --with-cuda=0 --with-debugging=0 COPTFLAGS=-O2 CXXOPTFLAGS=-O2 --download-hypre=$hypre_tgz"
-key="$( { echo "$PETSC_VERSION $PETSC_OPTS"; python -c 'import sys; print(sys.version)'; sha256sum < "$hypre_tgz"; } \
+"""
+if text.count(anchor) != 1:
+    sys.exit(f"setup: {path} has no unique 'Real and Complex types' block to patch before")
+open(path, "w").write(text.replace(anchor, limits + anchor))
+PY
+  fi
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work" -cf - "$top" \
+    | gzip -n > "$hypre_src.tmp"
+  mv "$hypre_src.tmp" "$hypre_src"
+  rm -rf "$work"
+fi
+
+PETSC_OPTS="--with-fc=0 --with-cuda=0 --with-debugging=0 COPTFLAGS=-O2 CXXOPTFLAGS=-O2 --download-hypre=$hypre_src"
+key="$( { echo "$PETSC_VERSION $PETSC_OPTS"; python -c 'import sys; print(sys.version)'; sha256sum < "$hypre_src"; } \
         | sha256sum | cut -c1-16)"
 WHEELS="$CACHE/wheels/$key"
 PETSC_STAMP="$VENV/.pdesolve-petsc"

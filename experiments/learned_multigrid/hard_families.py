@@ -198,6 +198,8 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=40)
     parser.add_argument("--solve-n", type=int, default=255, help="0: no solves")
     parser.add_argument("--out", default=str(HERE / "results" / "hard_families"))
+    parser.add_argument("--reuse-factors", action="store_true",
+                        help="read part 1 from --out/factors.csv (run part 2 only)")
     parser.add_argument("--note", default="", help="a line about the machine and its load")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -205,8 +207,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     fams = families(args.seeds)
-    fac = factors(fams, sizes, args.cycles)
-    _write_csv(out / "factors.csv", fac)
+    if args.reuse_factors:
+        with (out / "factors.csv").open() as fh:
+            fac = [{**r, "n": int(r["n"]), "factor": float(r["factor"]),
+                    "guarded_points": int(r["guarded_points"])} for r in csv.DictReader(fh)]
+        sizes = sorted({r["n"] for r in fac})
+    else:
+        fac = factors(fams, sizes, args.cycles)
+        _write_csv(out / "factors.csv", fac)
     sol = solves(fams, args.solve_n) if args.solve_n else []
     if sol:
         _write_csv(out / "solves.csv", sol)
