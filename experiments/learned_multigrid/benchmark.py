@@ -234,7 +234,7 @@ def family_report(rows: list[dict], out: Path, note: str, seconds: float) -> str
                                   ("repeated solve ≤ 0.4× CG+GAMG", rep, 0.4)):
             met = "met" if max(vals) <= bound else "**not met**"
             goals.append({"goal (CG+PCMG(learned), log-normal σ=1)": text, "n": f"{n}²",
-                          "ratios per seed": ", ".join(f"{v:.2f}" for v in vals), "": met})
+                          "ratios per seed": ", ".join(f"{v:.2f}" for v in vals), "verdict": met})
     lines = ["# Time to solution by coefficient family: PETSc CG with learned PCMG vs AMG", "",
              f"{note}", "",
              "rtol 1e-8 on the true residual, zero initial guess, one process, one thread; each "

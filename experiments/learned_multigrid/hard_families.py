@@ -3,7 +3,7 @@
 Families (Dirichlet, bilinear FE 9-point stencil, f = 1):
 
 * log-normal ``k = exp(σ N(0, 1))`` per cell, σ = 1 (the training family) and σ = 2;
-* checkerboards of contrast 1e2, 1e3, 1e4 on 3×3 and 5×5 boxes (the jumps fall between coarse
+* checkerboards of contrast 1e2, 1e3, 1e4 on 3×3, 5×5 and 7×7 boxes (the jumps fall between coarse
   grid lines);
 * anisotropic ``K = k diag(ε, 1)``, ε = k_x / k_y = 1e-2 and 1e-3, with ``k = 1`` (σ = 0) and
   with a σ = 1 log-normal ``k``.
@@ -53,7 +53,7 @@ def families(seeds: int) -> dict[str, list[dict]]:
     for contrast in (1e2, 1e3, 1e4):
         out[f"checkerboard {contrast:.0e}"] = [
             {**fe, "coefficient": "checkerboard", "contrast": contrast, "blocks": b}
-            for b in (3, 5)]
+            for b in (3, 5, 7)]
     for eps in (1e-2, 1e-3):
         out[f"anisotropic ε={eps:.0e}, k=1"] = [
             {**fe, "coefficient": "anisotropic", "anisotropy": eps, "sigma": 0.0}]
