@@ -149,12 +149,13 @@ def setup_times(system, repeats: int) -> list[dict]:
             for label in times]
 
 
-def family_specs(seeds_1023: int, seeds_2047: int) -> list[tuple[str, int, dict]]:
+def family_specs(seeds_1023: int, seeds_2047: int, sigmas_2047: tuple[float, ...] = (1.0, 2.0)
+                 ) -> list[tuple[str, int, dict]]:
     """(row label, n, ``get_problem`` keywords) of the family table."""
     fe = {"dim": 2, "scheme": "fe9"}
     rows = []
-    for n, seeds in ((1023, seeds_1023), (2047, seeds_2047)):
-        for sigma in (1.0, 2.0):
+    for n, seeds, sigmas in ((1023, seeds_1023, (1.0, 2.0)), (2047, seeds_2047, sigmas_2047)):
+        for sigma in sigmas:
             rows += [(f"log-normal σ={sigma:g}, seed {s}", n,
                       {**fe, "coefficient": "lognormal", "sigma": sigma, "seed": s})
                      for s in range(seeds)]
@@ -176,7 +177,8 @@ def families(args) -> list[dict]:
 
     warnings.simplefilter("ignore", ProlongationGuardWarning)
     rows, icc_done = [], False
-    specs = family_specs(args.seeds_1023, args.seeds_2047)
+    specs = family_specs(args.seeds_1023, args.seeds_2047,
+                         tuple(float(v) for v in args.sigmas_2047.split(",") if v))
     solves(pdesolve.get_problem("diffusion", **specs[0][2], n=63).discretize(), 0,
            FAMILY_SOLVERS)  # warm-up
     for label, n, kw in specs:
@@ -276,6 +278,7 @@ def main() -> None:
                              "checkerboard and anisotropic at 1023², every PETSc CG solver")
     parser.add_argument("--seeds-1023", type=int, default=5)
     parser.add_argument("--seeds-2047", type=int, default=2)
+    parser.add_argument("--sigmas-2047", default="1,2", help="log-normal σ of the 2047² rows")
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
