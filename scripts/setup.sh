@@ -61,80 +61,49 @@ if ! python -c "from mpi4py import MPI" >/dev/null 2>&1; then
   "${PIP[@]}" --force-reinstall --no-deps --no-binary mpi4py mpi4py
 fi
 
-# hypre source tarball: Debian's hypre source package (needs a deb-src entry; one is added for the
-# configured Debian mirrors when none is present). Its .orig tarball is the upstream release.
+# hypre source tarball, from the Debian mirror (no GitHub): PETSc 3.26's hypre interface calls
+# functions hypre added in 2.29-2.31 (HYPRE_Initialized, HYPRE_IJMatrixGetValues2, BoomerAMG's ILU
+# iterative set-up) without version guards, so Debian 12's hypre 2.26 builds but leaves undefined
+# symbols; the source of Debian 13 (trixie, hypre 2.32) is used. Only a deb-src entry is added
+# (/etc/apt/sources.list.d/pdesolve-deb-src.sources): no binary package source changes.
+HYPRE_MIN="2.31"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/pdesolve"
 mkdir -p "$CACHE/hypre"
-hypre_tgz="$(ls "$CACHE"/hypre/hypre_*.orig.tar.* 2>/dev/null | sort -V | tail -n 1 || true)"
-if [[ -z "$hypre_tgz" ]]; then
+newest_cached() {
+  ls "$CACHE"/hypre/hypre_*.orig.tar.* 2>/dev/null | sort -V | tail -n 1 || true
+}
+at_least() { [[ "$(printf '%s\n' "$1" "$2" | sort -V | head -n 1)" == "$1" ]]; }  # $2 >= $1
+version_of() { basename "$1" | sed -E 's/^hypre_([0-9.]+)\.orig\..*/\1/'; }
+hypre_tgz="$(newest_cached)"
+if [[ -z "$hypre_tgz" ]] || ! at_least "$HYPRE_MIN" "$(version_of "$hypre_tgz")"; then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-  if [[ -z "$(apt-cache showsrc hypre 2>/dev/null)" ]]; then
-    log "adding a deb-src entry for the configured Debian mirrors (for hypre's source)"
-    tmp_list="$(mktemp)"
-    if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
-      sed -e 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$tmp_list"
-      $SUDO install -m 644 "$tmp_list" /etc/apt/sources.list.d/pdesolve-deb-src.sources
-    else
-      sed -n 's/^deb \(.*debian.*\)/deb-src \1/p' /etc/apt/sources.list > "$tmp_list"
-      $SUDO install -m 644 "$tmp_list" /etc/apt/sources.list.d/pdesolve-deb-src.list
-    fi
-    rm -f "$tmp_list"
+  src_version() { apt-cache showsrc hypre 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -n 1; }
+  if [[ -z "$(src_version)" ]] || ! at_least "$HYPRE_MIN" "$(src_version)"; then
+    mirror="$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)"
+    log "adding a deb-src entry for Debian 13 (trixie) on ${mirror:-http://deb.debian.org/debian} (hypre's source)"
+    printf 'Types: deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: %s\n' \
+      "${mirror:-http://deb.debian.org/debian}" /usr/share/keyrings/debian-archive-keyring.gpg \
+      > "$CACHE/hypre/deb-src.sources"
+    $SUDO install -m 644 "$CACHE/hypre/deb-src.sources" /etc/apt/sources.list.d/pdesolve-deb-src.sources
     $SUDO apt-get update -qq || true
   fi
-  log "apt-get source --download-only hypre"
-  (cd "$CACHE/hypre" && apt-get source --download-only -qq hypre >/dev/null 2>&1) || true
-  hypre_tgz="$(ls "$CACHE"/hypre/hypre_*.orig.tar.* 2>/dev/null | sort -V | tail -n 1 || true)"
-  if [[ -z "$hypre_tgz" ]]; then
-    echo "setup: could not obtain hypre's source with 'apt-get source hypre' (no deb-src entry or mirror unreachable)" >&2
+  full="$(src_version)"
+  if [[ -z "$full" ]] || ! at_least "$HYPRE_MIN" "$full"; then
+    echo "setup: the Debian mirror offers no hypre source >= $HYPRE_MIN (found '${full:-none}'); PETSc $PETSC_VERSION needs one" >&2
+    exit 1
+  fi
+  log "apt-get source --download-only hypre=$full"
+  (cd "$CACHE/hypre" && apt-get source --download-only -qq "hypre=$full" >/dev/null 2>&1) || true
+  hypre_tgz="$(newest_cached)"
+  if [[ -z "$hypre_tgz" ]] || ! at_least "$HYPRE_MIN" "$(version_of "$hypre_tgz")"; then
+    echo "setup: 'apt-get source hypre=$full' did not give a hypre_*.orig tarball in $CACHE/hypre" >&2
     exit 1
   fi
 fi
-# PETSc 3.26 accepts hypre >= 2.14
-hypre_ver="$(basename "$hypre_tgz" | sed -E 's/^hypre_([0-9.]+)\.orig\..*/\1/')"
-if [[ "$(printf '%s\n' 2.14 "$hypre_ver" | sort -V | head -n 1)" != "2.14" ]]; then
-  echo "setup: hypre $hypre_ver from $hypre_tgz is older than 2.14, which PETSc $PETSC_VERSION needs" >&2
-  exit 1
-fi
-# PETSc 3.26's hypre interface uses HYPRE_INT_MAX/HYPRE_INT_MIN, which hypre releases before 2.29
-# (Debian 12 ships 2.26.0) do not define: the tarball handed to PETSc is the upstream one with the
-# two limits added to HYPRE_utilities.h where missing (reproducible archive, made once).
-hypre_src="$CACHE/hypre/hypre-$hypre_ver-pdesolve.tar.gz"
-if [[ ! -f "$hypre_src" ]]; then
-  work="$(mktemp -d)"
-  tar xf "$hypre_tgz" -C "$work"
-  top="$(cd "$work" && ls -d hypre-* | head -n 1)"
-  hdr="$work/$top/src/utilities/HYPRE_utilities.h"
-  if ! grep -q HYPRE_INT_MAX "$hdr"; then
-    log "adding HYPRE_INT_MAX/HYPRE_INT_MIN to hypre $hypre_ver's HYPRE_utilities.h"
-    python - "$hdr" <<'PY'
-import sys
-path = sys.argv[1]
-text = open(path).read()
-anchor = "/*--------------------------------------------------------------------------\n * Real and Complex types"
-limits = """/* limits of HYPRE_Int (defined by hypre >= 2.29; added for PETSc >= 3.22) */
-#include <limits.h>
-#if defined(HYPRE_BIGINT)
-#define HYPRE_INT_MAX LLONG_MAX
-#define HYPRE_INT_MIN LLONG_MIN
-#else
-#define HYPRE_INT_MAX INT_MAX
-#define HYPRE_INT_MIN INT_MIN
-#endif
+hypre_ver="$(version_of "$hypre_tgz")"
 
-"""
-if text.count(anchor) != 1:
-    sys.exit(f"setup: {path} has no unique 'Real and Complex types' block to patch before")
-open(path, "w").write(text.replace(anchor, limits + anchor))
-PY
-  fi
-  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work" -cf - "$top" \
-    | gzip -n > "$hypre_src.tmp"
-  mv "$hypre_src.tmp" "$hypre_src"
-  rm -rf "$work"
-fi
-
-PETSC_OPTS="--with-fc=0 --with-cuda=0 --with-debugging=0 COPTFLAGS=-O2 CXXOPTFLAGS=-O2 --download-hypre=$hypre_src"
-key="$( { echo "$PETSC_VERSION $PETSC_OPTS"; python -c 'import sys; print(sys.version)'; sha256sum < "$hypre_src"; } \
+PETSC_OPTS="--with-fc=0 --with-cuda=0 --with-debugging=0 COPTFLAGS=-O2 CXXOPTFLAGS=-O2 --download-hypre=$hypre_tgz"
+key="$( { echo "$PETSC_VERSION $PETSC_OPTS"; python -c 'import sys; print(sys.version)'; sha256sum < "$hypre_tgz"; } \
         | sha256sum | cut -c1-16)"
 WHEELS="$CACHE/wheels/$key"
 PETSC_STAMP="$VENV/.pdesolve-petsc"
