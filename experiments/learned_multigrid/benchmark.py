@@ -180,11 +180,13 @@ def families(args) -> list[dict]:
     specs = family_specs(args.seeds_1023, args.seeds_2047,
                          tuple(float(v) for v in args.sigmas_2047.split(",") if v))
     solves(pdesolve.get_problem("diffusion", **specs[0][2], n=63).discretize(), 0,
-           FAMILY_SOLVERS)  # warm-up
+           [r for r in FAMILY_SOLVERS if not any(w and w in r[0] for w in args.without.split(","))]
+           )  # warm-up
     for label, n, kw in specs:
         t0 = time.perf_counter()
         system = pdesolve.get_problem("diffusion", n=n, **kw).discretize()
         run = [r for r in FAMILY_SOLVERS if "ICC" not in r[0] or (n == 1023 and not icc_done)]
+        run = [r for r in run if not any(w and w in r[0] for w in args.without.split(","))]
         icc_done = icc_done or n == 1023
         for r in solves(system, args.solve_repeats, run, warm_up=False):
             rows.append({"family": label, "n": n, **r})
@@ -246,7 +248,8 @@ def family_report(rows: list[dict], out: Path, note: str, seconds: float) -> str
              markdown_table(table), "## Goals", "", markdown_table(goals),
              f"(total {seconds:.0f} s)"]
     fig, ax = plt.subplots(figsize=(10, 4))
-    solvers = [r[0] for r in FAMILY_SOLVERS if "ICC" not in r[0]]
+    present = {r["solver"] for r in rows}
+    solvers = [r[0] for r in FAMILY_SOLVERS if "ICC" not in r[0] and r[0] in present]
     x = np.arange(len(keys))
     for k, name in enumerate(solvers):
         vals = [next((r["total_s"] for r in rows if (r["family"], r["n"]) == key
@@ -279,6 +282,8 @@ def main() -> None:
     parser.add_argument("--seeds-1023", type=int, default=5)
     parser.add_argument("--seeds-2047", type=int, default=2)
     parser.add_argument("--sigmas-2047", default="1,2", help="log-normal σ of the 2047² rows")
+    parser.add_argument("--without", default="",
+                        help="comma-separated parts of solver labels to leave out, e.g. ICC")
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)

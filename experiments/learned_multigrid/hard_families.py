@@ -100,16 +100,17 @@ SOLVERS = [
 ]
 
 
-def solves(fams: dict[str, list[dict]], n: int) -> list[dict]:
+def solves(fams: dict[str, list[dict]], n: int, without: str = "") -> list[dict]:
     rows = []
+    run = [r for r in SOLVERS if not any(w and w in r[0] for w in without.split(","))]
     warnings.simplefilter("ignore", ProlongationGuardWarning)
     small = pdesolve.get_problem("diffusion", dim=2, n=31, scheme="fe9",
                                  coefficient="lognormal").discretize()
-    for _, opts in SOLVERS:  # warm-up: one-time library initialisation
+    for _, opts in run:  # warm-up: one-time library initialisation
         pdesolve.solve(small, method="petsc_cg", rtol=1e-8, **opts)
     for fam, problems in fams.items():
         system = pdesolve.get_problem("diffusion", n=n, **problems[0]).discretize()
-        for label, opts in SOLVERS:
+        for label, opts in run:
             res = pdesolve.solve(system, method="petsc_cg", rtol=1e-8, maxiter=2000, **opts)
             true_rel = np.linalg.norm(system.b - system.A @ res.x) / system.b_norm
             rows.append({"family": fam, "n": n, "solver": label, "converged": res.converged,
@@ -198,6 +199,8 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=40)
     parser.add_argument("--solve-n", type=int, default=255, help="0: no solves")
     parser.add_argument("--out", default=str(HERE / "results" / "hard_families"))
+    parser.add_argument("--without", default="",
+                        help="comma-separated parts of solver labels to leave out")
     parser.add_argument("--reuse-factors", action="store_true",
                         help="read part 1 from --out/factors.csv (run part 2 only)")
     parser.add_argument("--note", default="", help="a line about the machine and its load")
@@ -215,7 +218,7 @@ def main() -> None:
     else:
         fac = factors(fams, sizes, args.cycles)
         _write_csv(out / "factors.csv", fac)
-    sol = solves(fams, args.solve_n) if args.solve_n else []
+    sol = solves(fams, args.solve_n, args.without) if args.solve_n else []
     if sol:
         _write_csv(out / "solves.csv", sol)
     print(report(out, fac, sol, sizes, args))
