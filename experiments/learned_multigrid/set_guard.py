@@ -7,7 +7,7 @@ New training runs set it themselves (``--guard-margin``); this script sets it on
 trained before, rewriting only its ``config``::
 
     python experiments/learned_multigrid/set_guard.py \
-        --checkpoint data/learned_multigrid/prolongation.pt
+        --checkpoint pdesolve/data/learned_multigrid/prolongation.pt
 """
 
 from __future__ import annotations

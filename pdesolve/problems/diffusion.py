@@ -14,9 +14,10 @@ Coefficient families (``coefficient=``):
   ``coefficient(x)`` returns ``k``. In ``fe9`` the x-links turn positive for
   ``anisotropy < 1/2`` (SPD, not an M-matrix); ``fd`` scales the x-face coefficients.
 
-Schemes (``scheme=``): ``fd`` (3/5/7-point, harmonic face averages of nodal ``k``) and, in 2D,
+Schemes (``scheme=``): ``fd`` (3/5/7-point, harmonic face averages of nodal ``k``), in 2D
 ``fe9`` (bilinear finite elements, cell-centred ``k``, the 9-point stencil of the learned-multigrid
-paper).
+paper) and in 3D ``fe27`` (trilinear finite elements, cell-centred ``k``, 27-point stencil;
+``pdesolve.discretize.trilinear``). Stencils are ``grid.shape + (3,) * dim`` arrays.
 
 >>> from pdesolve import get_problem
 >>> p = get_problem("diffusion", dim=2, n=15, coefficient="lognormal", seed=0)
@@ -42,6 +43,7 @@ from pdesolve.discretize.finite_difference import (
     stencil_to_csr,
 )
 from pdesolve.discretize.grid import StructuredGrid
+from pdesolve.discretize.trilinear import trilinear_fe_stencil
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.problems import PROBLEMS
 from pdesolve.problems.base import Problem, gradient, to_numpy_fn
@@ -49,7 +51,7 @@ from pdesolve.problems.domains import UnitBox
 from pdesolve.problems.manufactured import ManufacturedSolution, make_solution
 
 COEFFICIENTS = ("constant", "smooth", "checkerboard", "lognormal", "uniform", "anisotropic")
-SCHEMES = ("fd", "fe9")
+SCHEMES = ("fd", "fe9", "fe27")
 
 
 @PROBLEMS.register("diffusion")
@@ -88,6 +90,8 @@ class GridDiffusionProblem(Problem):
             raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
         if scheme == "fe9" and dim != 2:
             raise ValueError("scheme 'fe9' (bilinear FE 9-point stencil) needs dim=2")
+        if scheme == "fe27" and dim != 3:
+            raise ValueError("scheme 'fe27' (trilinear FE 27-point stencil) needs dim=3")
         if coefficient not in ("constant", "smooth") and solution is not None:
             solution = None  # no closed-form solution across coefficient jumps: f = 1, g = 0
         super().__init__(
@@ -194,7 +198,8 @@ class GridDiffusionProblem(Problem):
         return out
 
     def discretize(self, **overrides: Any) -> LinearSystem:
-        """The ``fd`` or ``fe9`` system on the problem's grid (``n`` may be overridden)."""
+        """The ``fd``, ``fe9`` or ``fe27`` system on the problem's grid (``n`` may be
+        overridden)."""
         if overrides:
             return type(self)(**{**self.params, **overrides}).discretize()
         grid = self.grid
@@ -203,9 +208,11 @@ class GridDiffusionProblem(Problem):
             full = fd_stencil(grid, k_nodes)
         else:
             centres = (np.arange(grid.n + 1) + 0.5) * grid.h
-            cc = np.stack(np.meshgrid(centres, centres, indexing="ij"), axis=-1).reshape(-1, 2)
-            k_cells = to_numpy_fn(self.coefficient, cc).reshape(grid.n + 1, grid.n + 1)
-            full = bilinear_fe_stencil(grid, k_cells)
+            axes = np.meshgrid(*(centres,) * grid.dim, indexing="ij")
+            cc = np.stack(axes, axis=-1).reshape(-1, grid.dim)
+            k_cells = to_numpy_fn(self.coefficient, cc).reshape((grid.n + 1,) * grid.dim)
+            fe = bilinear_fe_stencil if self.scheme == "fe9" else trilinear_fe_stencil
+            full = fe(grid, k_cells)
         g_full = np.zeros(grid.full_points.shape[0])
         g_full[grid.boundary_mask] = to_numpy_fn(
             self.boundary_value, grid.full_points[grid.boundary_mask]
