@@ -17,7 +17,14 @@ Differences from the official code, all deliberate and configurable where it mat
 * residual blocks are the standard Fixup form (the official block doubles its activations, a
   leftover); depth and width are arguments (the paper: 49 blocks ≈ 100 layers, width 100);
 * on Dirichlet grids the edge points next to the boundary have one coarse neighbour; they keep
-  the black-box weight.
+  the black-box weight;
+* a *guard* (``guard=g``, recorded in the checkpoint; ``None`` disables it): outside training,
+  a coarse point whose correction ``|z_k|`` exceeds ``g`` for some ``k`` keeps the black-box
+  weights, with a ``ProlongationGuardWarning``. The network is piecewise linear in its
+  normalised inputs, so coefficient contrasts beyond the training range drive ``z`` far past
+  anything seen in training (``|z|`` grows in proportion to a checkerboard's contrast) and the
+  corrected weights become arbitrary; ``g`` is set just above the largest ``|z|`` over the
+  training family (``correction_range``).
 
 >>> import torch
 >>> from pdesolve import get_problem
@@ -34,6 +41,7 @@ True
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -50,6 +58,10 @@ from pdesolve.nn.checkpoint import check_device
 _MIN_WEIGHT = 1e-6
 #: network precisions of the batched inference path (``ProlongationNet.infer``)
 PRECISIONS = ("float32", "float64")
+
+
+class ProlongationGuardWarning(UserWarning):
+    """Some coarse points fell back to black-box weights (network correction out of range)."""
 
 
 class _FixupBlock(nn.Module):
@@ -81,11 +93,15 @@ class ProlongationNet(nn.Module):
         Hidden width and number of residual blocks (2 linear layers each).
     blackbox_skip : bool
         Multiply the scores by the black-box collapsed-rule weights (see the module docstring).
+    guard : float or None
+        Largest accepted ``|z_k|`` outside training; beyond it a coarse point keeps the
+        black-box weights (``learned_pstencil``). Needs ``blackbox_skip``.
 
     ``config`` holds the constructor arguments, so a checkpoint reloads without user code.
     """
 
-    def __init__(self, width: int = 32, blocks: int = 4, blackbox_skip: bool = True) -> None:
+    def __init__(self, width: int = 32, blocks: int = 4, blackbox_skip: bool = True,
+                 guard: float | None = None) -> None:
         super().__init__()
         if width < 1 or blocks < 0:
             raise ValueError(f"width must be >= 1 and blocks >= 0, got {width}, {blocks}")
@@ -93,6 +109,8 @@ class ProlongationNet(nn.Module):
             "width": width, "blocks": blocks, "blackbox_skip": blackbox_skip,
         }
         self.blackbox_skip = blackbox_skip
+        self.guard: float | None = None
+        self.set_guard(guard)
         self.inp = nn.Linear(45, width, bias=False)
         self.body = nn.ModuleList(_FixupBlock(width, i + 1) for i in range(blocks))
         self.bias = nn.Parameter(torch.zeros(1))
@@ -100,6 +118,15 @@ class ProlongationNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.double()
+
+    def set_guard(self, guard: float | None) -> None:
+        """Set (or with None remove) the guard; it is recorded in ``config``."""
+        if guard is not None and not (self.blackbox_skip and guard > 0):
+            raise ValueError(f"guard must be positive and needs blackbox_skip=True, got {guard!r}")
+        self.guard = None if guard is None else float(guard)
+        self.config.pop("guard", None)
+        if guard is not None:
+            self.config["guard"] = self.guard
 
     def forward(self, stencils5: Tensor) -> Tensor:
         """Scores ``(..., 4)`` (right, left, up, down) from stencils ``(..., 5, 3, 3)``."""
@@ -189,32 +216,69 @@ def learned_pstencil(
 
     ``precision=None`` runs ``net`` itself (differentiable, in the network's dtype: training);
     ``"float32"`` or ``"float64"`` runs ``net.infer`` (no autograd, batched, the network in
-    that dtype, everything else and the result in float64).
+    that dtype, everything else and the result in float64). A network with a ``guard`` not in
+    training mode gives the black-box weights at coarse points whose correction is out of
+    range, with a ``ProlongationGuardWarning`` naming how many.
     """
     if precision is None:
         param = next(net.parameters())
         stencil = stencil.to(dtype=param.dtype, device=param.device)
         s5 = gather_neighbour_stencils(stencil, periodic)
         scores = net(s5)
-        fallback = None if periodic else collapsed_edge_weights(s5)
+        bb = collapsed_edge_weights(s5)
     else:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
         stencil = stencil.to(dtype=torch.float64, device=next(net.parameters()).device)
-        scores, fallback = _batched_scores(net, stencil, periodic, getattr(torch, precision))
-    edge = pair_normalise(scores, periodic=periodic, fallback=fallback)
+        scores, bb = _batched_scores(net, stencil, periodic, getattr(torch, precision))
+    if net.guard is not None and not net.training:
+        scores = _guarded(scores, bb, net.guard)
+    edge = pair_normalise(scores, periodic=periodic, fallback=None if periodic else bb)
     return corner_weights(stencil, edge)
+
+
+def correction_range(net: ProlongationNet, stencil: Tensor, periodic: bool = False) -> float:
+    """The largest ``|z_k|`` (log of score over black-box weight) the network gives on fine
+    stencils ``(..., n, n, 3, 3)``: the statistic behind a ``guard``.
+
+    >>> net = ProlongationNet(width=8, blocks=1)  # zero output layer: z = 0
+    >>> correction_range(net, torch.ones(9, 9, 3, 3).double())
+    0.0
+    """
+    if not net.blackbox_skip:
+        raise ValueError("correction_range needs a network with blackbox_skip=True")
+    with torch.no_grad():
+        s = stencil.to(dtype=torch.float64, device=next(net.parameters()).device)
+        s5 = gather_neighbour_stencils(s, periodic)
+        bb = collapsed_edge_weights(s5)
+        z = torch.log(net.infer(s5, dtype=torch.float64, blackbox=bb) / bb.clamp_min(_MIN_WEIGHT))
+    return float(z.abs().max()) if z.numel() else 0.0
+
+
+def _guarded(scores: Tensor, bb: Tensor, guard: float) -> Tensor:
+    """Black-box weights at the points where some ``|log(score / black-box)| > guard``."""
+    base = bb.clamp_min(_MIN_WEIGHT)
+    bad = (torch.log(scores / base).abs() > guard).any(dim=-1)
+    count = int(bad.sum())
+    if count:
+        warnings.warn(
+            f"learned prolongation: {count} of {bad.numel()} coarse points have a network "
+            f"correction outside the range seen in training (|z| > {guard:g}); they use the "
+            "black-box weights", ProlongationGuardWarning, stacklevel=3,
+        )
+        scores = torch.where(bad[..., None], base, scores)
+    return scores
 
 
 def _batched_scores(
     net: ProlongationNet, stencil: Tensor, periodic: bool, dtype: torch.dtype, rows: int = 8
-) -> tuple[Tensor, Tensor | None]:
-    """Network scores and collapsed-rule edge weights (None when periodic), computed ``rows``
-    coarse rows at a time on Dirichlet grids (the 5-stencil gathers stay in cache)."""
+) -> tuple[Tensor, Tensor]:
+    """Network scores and collapsed-rule edge weights, computed ``rows`` coarse rows at a time
+    on Dirichlet grids (the 5-stencil gathers stay in cache)."""
     if periodic or stencil.ndim != 4:
         s5 = gather_neighbour_stencils(stencil, periodic)
         bb = collapsed_edge_weights(s5)
-        return net.infer(s5, dtype=dtype, blackbox=bb), None if periodic else bb
+        return net.infer(s5, dtype=dtype, blackbox=bb), bb
     nc = (stencil.shape[0] - 1) // 2
     scores = torch.empty(nc, nc, 4, dtype=stencil.dtype, device=stencil.device)
     edges = torch.empty_like(scores)

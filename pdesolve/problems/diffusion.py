@@ -9,6 +9,10 @@ Coefficient families (``coefficient=``):
   ``(n + 1)^d`` cells), seeded, as in Greenfeld et al. (docs/methods/learned_multigrid.md).
 * ``uniform``: cell-wise ``k ~ U(low, high)`` (default ``U(0, 1)``) on the same cells, seeded; an
   out-of-distribution family for the learned multigrid prolongation.
+* ``anisotropic``: ``K = k diag(anisotropy, 1, ...)`` (``anisotropy = k_x / k_y``, default
+  1e-2) with ``k`` the ``lognormal`` field of ``sigma`` (``sigma=0``: constant ``k = 1``), seeded;
+  ``coefficient(x)`` returns ``k``. In ``fe9`` the x-links turn positive for
+  ``anisotropy < 1/2`` (SPD, not an M-matrix); ``fd`` scales the x-face coefficients.
 
 Schemes (``scheme=``): ``fd`` (3/5/7-point, harmonic face averages of nodal ``k``), in 2D
 ``fe9`` (bilinear finite elements, cell-centred ``k``, the 9-point stencil of the learned-multigrid
@@ -32,6 +36,7 @@ import torch
 from torch import Tensor
 
 from pdesolve.discretize.finite_difference import (
+    anisotropic_fe_stencil,
     bilinear_fe_stencil,
     eliminate_boundary,
     fd_stencil,
@@ -45,7 +50,7 @@ from pdesolve.problems.base import Problem, gradient, to_numpy_fn
 from pdesolve.problems.domains import UnitBox
 from pdesolve.problems.manufactured import ManufacturedSolution, make_solution
 
-COEFFICIENTS = ("constant", "smooth", "checkerboard", "lognormal", "uniform")
+COEFFICIENTS = ("constant", "smooth", "checkerboard", "lognormal", "uniform", "anisotropic")
 SCHEMES = ("fd", "fe9", "fe27")
 
 
@@ -73,6 +78,7 @@ class GridDiffusionProblem(Problem):
         modes: tuple[int, ...] = (1, 4, 16),
         low: float = 0.0,
         high: float = 1.0,
+        anisotropy: float = 1e-2,
     ) -> None:
         if dim not in (1, 2, 3):
             raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
@@ -86,12 +92,12 @@ class GridDiffusionProblem(Problem):
             raise ValueError("scheme 'fe9' (bilinear FE 9-point stencil) needs dim=2")
         if scheme == "fe27" and dim != 3:
             raise ValueError("scheme 'fe27' (trilinear FE 27-point stencil) needs dim=3")
-        if coefficient in ("checkerboard", "lognormal", "uniform") and solution is not None:
+        if coefficient not in ("constant", "smooth") and solution is not None:
             solution = None  # no closed-form solution across coefficient jumps: f = 1, g = 0
         super().__init__(
             dim=dim, n=n, coefficient=coefficient, solution=solution, scheme=scheme,
             k_value=k_value, contrast=contrast, blocks=blocks, sigma=sigma, cells=cells, seed=seed,
-            frequency=frequency, modes=tuple(modes), low=low, high=high,
+            frequency=frequency, modes=tuple(modes), low=low, high=high, anisotropy=anisotropy,
         )  # fmt: skip
         self.dim = dim
         self.grid = StructuredGrid(dim=dim, n=n)
@@ -113,7 +119,12 @@ class GridDiffusionProblem(Problem):
             elif solution == "multifrequency":
                 extra["modes"] = modes
             self.solution = make_solution(solution, **extra)
-        if self.family == "lognormal":
+        self.anisotropy = float(anisotropy)
+        if self.family == "anisotropic" and not (
+            math.isfinite(self.anisotropy) and self.anisotropy > 0
+        ):
+            raise ValueError(f"anisotropy must be finite and positive, got {anisotropy!r}")
+        if self.family in ("lognormal", "anisotropic"):
             cells = int(cells) if cells is not None else n + 1
             rng = np.random.default_rng(seed)
             self.log_k = torch.as_tensor(sigma * rng.standard_normal((cells,) * dim))
@@ -167,6 +178,25 @@ class GridDiffusionProblem(Problem):
         return f.detach()
 
     # discrete form ---------------------------------------------------------------------------
+    def _anisotropic(self, full: np.ndarray) -> np.ndarray:
+        """The full stencil with ``K = k diag(anisotropy, 1, ...)`` (``full``: the one of ``k``)."""
+        grid, a = self.grid, self.anisotropy
+        if self.scheme == "fe9":
+            centres = (np.arange(grid.n + 1) + 0.5) * grid.h
+            cc = np.stack(np.meshgrid(centres, centres, indexing="ij"), axis=-1).reshape(-1, 2)
+            k_cells = to_numpy_fn(self.coefficient, cc).reshape(grid.n + 1, grid.n + 1)
+            return anisotropic_fe_stencil(grid, k_cells, a)
+        if self.scheme != "fd":
+            raise ValueError(f"coefficient 'anisotropic' needs scheme 'fd' or 'fe9', got "
+                             f"{self.scheme!r}")
+        out = full.copy()
+        centre = (1,) * grid.dim
+        for end in (0, 2):
+            link = (...,) + (end,) + centre[1:]
+            out[link] *= a
+            out[(...,) + centre] += (a - 1.0) * -full[link]
+        return out
+
     def discretize(self, **overrides: Any) -> LinearSystem:
         """The ``fd``, ``fe9`` or ``fe27`` system on the problem's grid (``n`` may be
         overridden)."""
@@ -187,6 +217,8 @@ class GridDiffusionProblem(Problem):
         g_full[grid.boundary_mask] = to_numpy_fn(
             self.boundary_value, grid.full_points[grid.boundary_mask]
         )
+        if self.family == "anisotropic":
+            full = self._anisotropic(full)
         stencil, boundary_rhs = eliminate_boundary(grid, full, g_full)
         b = to_numpy_fn(self.source, grid.points) + boundary_rhs
         exact = to_numpy_fn(self.exact_solution, grid.points) if self.has_exact_solution else None

@@ -182,7 +182,8 @@ class GAMG(PetscPreconditioner):
 
 @PRECONDITIONERS.register("hypre")
 class Hypre(PetscPreconditioner):
-    """hypre's BoomerAMG through PETSc (only where PETSc was built with hypre)."""
+    """hypre's BoomerAMG through PETSc (``scripts/setup.sh`` builds PETSc with hypre; a PETSc
+    without it gives a clear error)."""
 
     registry_name = "hypre"
     petsc_type = "hypre"

@@ -58,7 +58,7 @@ import torch
 from pdesolve.discretize.prolongation import blackbox_pstencil
 from pdesolve.io import versions, write_json
 from pdesolve.nn.checkpoint import check_device, load_checkpoint, restore_rng, save_checkpoint
-from pdesolve.nn.prolongation import ProlongationNet, learned_pstencil
+from pdesolve.nn.prolongation import ProlongationNet, correction_range, learned_pstencil
 from pdesolve.train.block_fourier import galerkin_coarse_stencil, periodic_fe_stencil, two_grid_loss
 from pdesolve.train.distributed import DistributedContext
 from pdesolve.train.runs import add_options, claim_folder, one_line_errors, resumed_config
@@ -88,6 +88,8 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 1
     init_from: str | None = None
+    #: guard = this × the largest |correction| over the training set (0 or None: no guard)
+    guard_margin: float | None = 1.1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -196,7 +198,7 @@ def train(
     if cfg.init_from and ckpt is None:
         init = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
         arch = {"width": cfg.width, "blocks": cfg.blocks, "blackbox_skip": cfg.blackbox_skip}
-        if init["config"] != arch:
+        if {k: init["config"].get(k) for k in arch} != arch:
             raise ValueError(f"--init-from {cfg.init_from} has architecture {init['config']}, "
                              f"the run asks for {arch}")
         net.load_state_dict(init["model"])
@@ -258,6 +260,8 @@ def train(
         if log_every and ctx.is_main:
             print(json.dumps(record), flush=True)
         checkpoint(epoch + 1)
+    if last == total and cfg.guard_margin and cfg.blackbox_skip:
+        net.set_guard(guard_for(net, data, cfg.guard_margin))
     if out is not None and ctx.is_main and last == total:
         save(net, cfg, log, out)
         write_json(out / "result.json", {
@@ -267,6 +271,14 @@ def train(
         }, overwrite=True)  # fmt: skip
     ctx.barrier()
     return net, log
+
+
+def guard_for(net: ProlongationNet, stencils: torch.Tensor, margin: float = 1.1) -> float:
+    """``margin`` × the largest correction ``|z|`` over periodic training stencils, rounded up
+    to 0.01: the network's ``guard`` (``pdesolve.nn.prolongation``)."""
+    top = max((correction_range(net, stencils[i : i + 256], periodic=True)
+               for i in range(0, len(stencils), 256)), default=0.0)
+    return max(float(np.ceil(100 * margin * top) / 100), 0.01)
 
 
 def save(net: ProlongationNet, cfg: TrainConfig, log: list[dict[str, Any]], out: Path) -> Path:
@@ -307,6 +319,7 @@ HELP = {
     "device": "cpu or cuda (one GPU per process under torchrun); may change on --resume",
     "threads": "torch threads per process; may change on --resume",
     "init_from": "continue training this prolongation.pt (architecture taken from it)",
+    "guard_margin": "guard = this x the largest training correction |z| (0: no guard)",
 }
 REDUCTIONS = ("max", "mean")
 #: options a --resume may change; all others must match the run's
