@@ -65,6 +65,13 @@ def named_cell_blocks(mesh: meshio.Mesh, name: str) -> list[tuple[str, np.ndarra
     )
 
 
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
+                 overwrite: bool = False) -> Path:
+    """``write(tmp)`` into a temporary file beside ``path``, then renamed into place; refuses
+    an existing ``path`` unless ``overwrite``."""
+    return _atomic_write(Path(path), write, overwrite)
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:

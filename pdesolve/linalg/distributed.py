@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pdesolve.linalg.petsc import petsc, row_range
-from pdesolve.linalg.system import InvalidSystemError, LinearSystem, _check_real_float
+from pdesolve.linalg.system import InvalidSystemError, LinearSystem, check_real_float
 
 T = TypeVar("T")
 
@@ -106,19 +106,33 @@ def gather_rows(local: np.ndarray, root: int | None = 0, comm: Any = None) -> np
 
 def fetch_rows(system: DistributedSystem, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The entries ``rows`` (global indices, any rank's) of the distributed vector whose part on
-    this rank is ``x``: a ghost update through a PETSc scatter (collective)."""
-    PETSc = petsc()
-    rows = np.asarray(rows, dtype=PETSc.IntType)
-    v = system._vector(system.check_vector(x, "x"))
-    out = PETSc.Vec().createSeq(len(rows), comm=PETSc.COMM_SELF)
-    source = PETSc.IS().createGeneral(rows, comm=PETSc.COMM_SELF)
-    scatter = PETSc.Scatter().create(v, source, out, None)
-    try:
-        scatter.scatter(v, out, addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-        return out.getArray().copy()
-    finally:
-        for obj in (scatter, source, out, v):
-            obj.destroy()
+    this rank is ``x``: a ghost update by two MPI all-to-all exchanges (collective).
+
+    >>> import numpy as np, scipy.sparse as sp
+    >>> system = DistributedSystem(sp.eye(3).tocsr(), np.ones(3), global_size=3)
+    >>> fetch_rows(system, np.array([1.0, 2.0, 3.0]), [2, 0]).tolist()
+    [3.0, 1.0]
+    """
+    x = system.check_vector(x, "x")
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    comm = system.comm or world()
+    if comm.getSize() == 1:
+        return x[rows - system.row_start].copy()
+    mpi = _mpi(comm)
+    starts = np.asarray(mpi.allgather(system.row_start), dtype=np.int64)
+    owner = np.searchsorted(starts, rows, side="right") - 1
+    order = np.argsort(owner, kind="stable")
+    wanted = np.ascontiguousarray(rows[order])
+    send_counts = np.bincount(owner, minlength=comm.getSize()).astype(np.int64)
+    recv_counts = np.asarray(mpi.alltoall(send_counts.tolist()), dtype=np.int64)
+    asked = np.empty(int(recv_counts.sum()), dtype=np.int64)
+    mpi.Alltoallv([wanted, send_counts], [asked, recv_counts])
+    answers = np.ascontiguousarray(x[asked - system.row_start])
+    got = np.empty(len(rows))
+    mpi.Alltoallv([answers, recv_counts], [got, send_counts])
+    out = np.empty(len(rows))
+    out[order] = got
+    return out
 
 
 @dataclass(eq=False)
@@ -142,7 +156,7 @@ class DistributedSystem(LinearSystem):
             raise InvalidSystemError(
                 f"A must be a scipy sparse block of rows, got {type(self.A).__name__}"
             )
-        _check_real_float("A", self.A.dtype)
+        check_real_float("A", self.A.dtype)
         A = sp.csr_matrix(self.A, dtype=np.float64)
         A.sum_duplicates()
         if A.shape[1] != self.global_size:
@@ -210,6 +224,14 @@ class DistributedSystem(LinearSystem):
         if "petsc" not in self._checks:
             self._checks["petsc"] = self.to_petsc()
         return self._checks["petsc"]
+
+    def release(self) -> None:
+        """Destroy the PETSc matrix cached for norms and residuals (collective: call it on every
+        rank, e.g. before the end of a run, so that no rank's garbage collector frees a parallel
+        object the others still hold)."""
+        matrix = self._checks.pop("petsc", None)
+        if matrix is not None:
+            matrix.destroy()
 
     def _vector(self, local: np.ndarray) -> Any:
         PETSc = petsc()
