@@ -56,8 +56,6 @@ def configure_distributed(pc: Preconditioner, ksp: Any, A: Any, system: Distribu
 
     Returns the PETSc objects and option names to free with the KSP, and what to report.
     """
-    from pdesolve.solvers.multigrid import MultigridPreconditioner
-
     if isinstance(pc, PetscPreconditioner):
         pc.check_available()
         pc.bind(system)
@@ -71,7 +69,7 @@ def configure_distributed(pc: Preconditioner, ksp: Any, A: Any, system: Distribu
     if isinstance(pc, Identity):
         ksp.getPC().setType("none")
         return [], [], {}
-    if isinstance(pc, MultigridPreconditioner):
+    if pc.name == "multigrid":  # pdesolve.solvers.multigrid.MultigridPreconditioner
         return distributed_pcmg(ksp.getPC(), A, pc.options)
     raise ValueError(
         f"pc={pc.name!r} runs Python code on the whole vector and needs the whole matrix on every "
@@ -109,6 +107,19 @@ def stencil_rows(A: Any, n: int, first: int, last: int) -> np.ndarray:
     return out
 
 
+def _pstencil(rule: str, block: np.ndarray) -> np.ndarray:
+    """The P-stencils of the coarse lines inside a block of whole fine grid lines."""
+    import torch
+
+    from pdesolve.discretize import prolongation
+
+    rules = {"blackbox": prolongation.blackbox_pstencil, "boxmg": prolongation.boxmg_pstencil,
+             "constant_preserving": prolongation.constant_preserving_pstencil}
+    with torch.no_grad():
+        p = rules[rule](torch.as_tensor(np.ascontiguousarray(block), dtype=torch.float64))
+    return p.numpy().astype(np.float64, copy=False)
+
+
 def prolongation_rows(A: Any, n: int, rule: str, lo: int, hi: int) -> tuple[sp.csr_matrix, int]:
     """This rank's rows ``[lo, hi)`` of the prolongation of ``rule`` on the ``n × n`` grid of
     ``A`` (coarse point ``(I, J)`` at fine node ``(2I + 1, 2J + 1)``), and the coarse grid size.
@@ -116,8 +127,6 @@ def prolongation_rows(A: Any, n: int, rule: str, lo: int, hi: int) -> tuple[sp.c
     Only the stencils of the fine lines ``2 I_lo .. 2 I_hi + 2`` around the coarse lines whose
     P-stencils reach the rows are read; the values equal the whole grid's P rows.
     """
-    from pdesolve.solvers.multigrid import pstencil_for
-
     nc = coarse_size(n)
     if hi <= lo:
         stencil_rows(A, n, 0, 0)  # collective: take part in the sub-matrix extraction
@@ -130,7 +139,7 @@ def prolongation_rows(A: Any, n: int, rule: str, lo: int, hi: int) -> tuple[sp.c
         p = np.broadcast_to(np.multiply.outer(w, w), (c_hi - c_lo + 1, nc, 3, 3))
     else:
         block = stencil_rows(A, n, 2 * c_lo, 2 * c_hi + 3)
-        p = pstencil_for(rule, block)
+        p = _pstencil(rule, block)
     I = np.arange(c_lo, c_hi + 1)[:, None, None, None]
     J = np.arange(nc)[None, :, None, None]
     a = np.arange(3)[None, None, :, None]
