@@ -14,6 +14,8 @@ import meshio
 import numpy as np
 import pytest
 
+from pdesolve.problems.mesh_poisson import SAMPLE_MESH
+
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -157,7 +159,7 @@ def test_cli_writes_pvtu_pieces(tmp_path):
 
 
 def test_missing_mesh_on_one_rank_ends_all_ranks(tmp_path):
-    shutil.copy(ROOT / "data" / "meshes" / "disk.msh", tmp_path / "mesh_0.msh")  # rank 1 lacks its
+    shutil.copy(SAMPLE_MESH, tmp_path / "mesh_0.msh")  # rank 1 lacks its
     proc = _cli(tmp_path, "run", 2, "problem=mesh_poisson",
                 f"problem.mesh={tmp_path}/mesh_${{oc.env:PMI_RANK}}.msh", "solver=petsc_cg")
     assert proc.returncode != 0
@@ -166,7 +168,7 @@ def test_missing_mesh_on_one_rank_ends_all_ranks(tmp_path):
 
 
 def test_nan_in_one_ranks_data_ends_all_ranks(tmp_path):
-    mesh = meshio.read(ROOT / "data" / "meshes" / "disk.msh")
+    mesh = meshio.read(SAMPLE_MESH)
     tri = np.unique(mesh.cells_dict["triangle"])
     mesh.points[tri[-1], 0] = np.nan  # a node of the last rows: rank 1's data only
     meshio.write(tmp_path / "nan.msh", mesh, file_format="gmsh22")

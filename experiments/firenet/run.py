@@ -27,13 +27,13 @@ import torch
 
 import pdesolve
 from pdesolve.nn.lista import LISTA
-from pdesolve.nn.unet import UNet
 from pdesolve.problems.inverse import ellipse_images
 from pdesolve.problems.inverse_operators import SubsampledFourier, multilevel_mask
 from pdesolve.recovery.firenet import FIRENET, firenet
 from pdesolve.recovery.lasso import sr_lasso_objective
 from pdesolve.recovery.primal_dual import chambolle_pock_block
 from pdesolve.train.perturbation import worst_case_perturbation
+from pdesolve.train.unet_training import UNetTrainConfig, train_unet
 
 HERE = Path(__file__).resolve().parent
 
@@ -548,38 +548,12 @@ def stability(out: Path, quick: bool, report: list[str]) -> None:
     imgs = torch.as_tensor(ellipse_images(count, n, seed=1), dtype=torch.float32)
     gen = torch.Generator().manual_seed(2)
 
-    def adjoint_input(batch: torch.Tensor, noisy: bool) -> torch.Tensor:
-        yb = sampler.forward(batch.double())
-        if noisy:
-            e = torch.complex(
-                torch.randn(yb.shape, generator=gen, dtype=torch.float64),
-                torch.randn(yb.shape, generator=gen, dtype=torch.float64),
-            )
-            e = e * (
-                noise
-                * torch.linalg.vector_norm(yb, dim=-1, keepdim=True)
-                / torch.linalg.vector_norm(e, dim=-1, keepdim=True)
-            )
-            yb = yb + e
-        return sampler.adjoint(yb).float()
-
-    net = UNet(features=16, depth=3)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    cfg = UNetTrainConfig(n=n, rate=rate, mask_seed=0, count=count, image_seed=1, noise=noise,
+                          noise_seed=2, features=16, depth=3, epochs=epochs, batch=16, lr=1e-3,
+                          seed=0)  # fmt: skip
     t0 = time.perf_counter()
-    losses = []
-    for epoch in range(epochs):
-        perm = torch.randperm(count)
-        total = 0.0
-        for i in range(0, count, 16):
-            batch = imgs[perm[i : i + 16]]
-            pred = net(adjoint_input(batch, True)[:, None])[:, 0]
-            loss = (pred - batch).square().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(batch)
-        losses.append(total / count)
-        print(f"  U-Net epoch {epoch + 1}/{epochs}: mse {losses[-1]:.2e}", flush=True)
+    net, history = train_unet(cfg, imgs, sampler, gen=gen)  # advances gen (used again below)
+    losses = [h["train_mse"] for h in history]
     train_time = time.perf_counter() - t0
     net.eval()
 

@@ -236,6 +236,10 @@ def load_prolongation_net(path: str, map_location: str = "cpu") -> ProlongationN
     """
     check_device(map_location)
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    dim = ckpt["config"].get("dim", 2)
+    if dim != 2:
+        raise ValueError(f"{path} holds a {dim}-D prolongation network; a 2-D grid needs a 2-D "
+                         "one (pdesolve.train.prolongation_training)")
     net = ProlongationNet(**ckpt["config"])
     net.load_state_dict(ckpt["model"])
     net.eval()

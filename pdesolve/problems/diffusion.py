@@ -10,9 +10,10 @@ Coefficient families (``coefficient=``):
 * ``uniform``: cell-wise ``k ~ U(low, high)`` (default ``U(0, 1)``) on the same cells, seeded; an
   out-of-distribution family for the learned multigrid prolongation.
 
-Schemes (``scheme=``): ``fd`` (3/5/7-point, harmonic face averages of nodal ``k``) and, in 2D,
+Schemes (``scheme=``): ``fd`` (3/5/7-point, harmonic face averages of nodal ``k``), in 2D
 ``fe9`` (bilinear finite elements, cell-centred ``k``, the 9-point stencil of the learned-multigrid
-paper).
+paper) and in 3D ``fe27`` (trilinear finite elements, cell-centred ``k``, 27-point stencil;
+``pdesolve.discretize.trilinear``). Stencils are ``grid.shape + (3,) * dim`` arrays.
 
 >>> from pdesolve import get_problem
 >>> p = get_problem("diffusion", dim=2, n=15, coefficient="lognormal", seed=0)
@@ -37,6 +38,7 @@ from pdesolve.discretize.finite_difference import (
     stencil_to_csr,
 )
 from pdesolve.discretize.grid import GridSlab, StructuredGrid
+from pdesolve.discretize.trilinear import trilinear_fe_stencil
 from pdesolve.linalg.distributed import DistributedSystem, agree
 from pdesolve.linalg.petsc import petsc, row_range
 from pdesolve.linalg.system import LinearSystem
@@ -46,7 +48,7 @@ from pdesolve.problems.domains import UnitBox
 from pdesolve.problems.manufactured import ManufacturedSolution, make_solution
 
 COEFFICIENTS = ("constant", "smooth", "checkerboard", "lognormal", "uniform")
-SCHEMES = ("fd", "fe9")
+SCHEMES = ("fd", "fe9", "fe27")
 
 
 @PROBLEMS.register("diffusion")
@@ -84,6 +86,8 @@ class GridDiffusionProblem(Problem):
             raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
         if scheme == "fe9" and dim != 2:
             raise ValueError("scheme 'fe9' (bilinear FE 9-point stencil) needs dim=2")
+        if scheme == "fe27" and dim != 3:
+            raise ValueError("scheme 'fe27' (trilinear FE 27-point stencil) needs dim=3")
         if coefficient in ("checkerboard", "lognormal", "uniform") and solution is not None:
             solution = None  # no closed-form solution across coefficient jumps: f = 1, g = 0
         super().__init__(
@@ -166,7 +170,8 @@ class GridDiffusionProblem(Problem):
 
     # discrete form ---------------------------------------------------------------------------
     def discretize(self, **overrides: Any) -> LinearSystem:
-        """The ``fd`` or ``fe9`` system on the problem's grid (``n`` may be overridden)."""
+        """The ``fd``, ``fe9`` or ``fe27`` system on the problem's grid (``n`` may be
+        overridden)."""
         if overrides:
             return type(self)(**{**self.params, **overrides}).discretize()
         grid = self.grid
@@ -175,9 +180,11 @@ class GridDiffusionProblem(Problem):
             full = fd_stencil(grid, k_nodes)
         else:
             centres = (np.arange(grid.n + 1) + 0.5) * grid.h
-            cc = np.stack(np.meshgrid(centres, centres, indexing="ij"), axis=-1).reshape(-1, 2)
-            k_cells = to_numpy_fn(self.coefficient, cc).reshape(grid.n + 1, grid.n + 1)
-            full = bilinear_fe_stencil(grid, k_cells)
+            axes = np.meshgrid(*(centres,) * grid.dim, indexing="ij")
+            cc = np.stack(axes, axis=-1).reshape(-1, grid.dim)
+            k_cells = to_numpy_fn(self.coefficient, cc).reshape((grid.n + 1,) * grid.dim)
+            fe = bilinear_fe_stencil if self.scheme == "fe9" else trilinear_fe_stencil
+            full = fe(grid, k_cells)
         g_full = np.zeros(grid.full_points.shape[0])
         g_full[grid.boundary_mask] = to_numpy_fn(
             self.boundary_value, grid.full_points[grid.boundary_mask]
@@ -221,6 +228,11 @@ class GridDiffusionProblem(Problem):
             raise ValueError(
                 f"this rank has no rows: {grid.size} unknowns for {comm.getSize()} ranks "
                 "(use fewer ranks or a finer grid)"
+            )
+        if self.scheme not in ("fd", "fe9"):
+            raise NotImplementedError(
+                f"scheme {self.scheme!r} has no distributed assembly (fd and fe9 have); assemble "
+                "on every rank with discretize()"
             )
         slab = GridSlab.covering(grid, lo, hi)
         if self.scheme == "fd":

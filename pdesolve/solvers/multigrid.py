@@ -50,6 +50,7 @@ from pdesolve.discretize.prolongation import (
     constant_preserving_pstencil,
 )
 from pdesolve.linalg.system import LinearSystem
+from pdesolve.resources import data_dir
 from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import Solver, SolveResult
 from pdesolve.solvers.driver import IterationDriver
@@ -61,10 +62,12 @@ CYCLES = ("V", "W", "F")
 KRYLOV = ("none", "cg", "petsc_cg")
 GALERKIN = ("matrix", "stencil")
 PRECISIONS = ("float32", "float64")
-#: the shipped learned prolongation (see data/learned_multigrid/README.md)
-DEFAULT_CHECKPOINT = (
-    Path(__file__).resolve().parents[2] / "data" / "learned_multigrid" / "prolongation.pt"
-)
+#: the shipped learned prolongation, package data (see pdesolve/data/learned_multigrid/README.md)
+DEFAULT_CHECKPOINT = data_dir() / "learned_multigrid" / "prolongation.pt"
+#: hierarchy classes for grids of other dimensions, by dimension (``pdesolve.solvers.multigrid3d``
+#: adds 3): each has the constructor of ``MultigridHierarchy`` and static ``stencil_of(system)``
+#: and ``load_network(checkpoint)``
+HIERARCHIES: dict[int, Any] = {}
 
 
 def stencil_from_csr(A: sp.spmatrix, n: int) -> np.ndarray:
@@ -435,6 +438,28 @@ def load_network(checkpoint: str | Path | None) -> Any:
     return load_prolongation_net(str(path))
 
 
+def grid_dimension(system: LinearSystem) -> int:
+    """The dimension of a structured system's grid (2 when it does not say).
+
+    >>> import pdesolve
+    >>> grid_dimension(pdesolve.get_problem("diffusion", dim=3, n=3).discretize())
+    3
+    """
+    grid, stencil = getattr(system, "grid", None), getattr(system, "stencil", None)
+    if grid is not None:
+        return len(grid.shape)
+    shape = np.shape(stencil) if stencil is not None else ()
+    return 3 if len(shape) == 6 or (len(shape) == 4 and shape[-1] == 27) else 2
+
+
+def _hierarchy_class(dim: int) -> Any:
+    if dim == 2:
+        return None
+    if dim not in HIERARCHIES:
+        raise ValueError(f"multigrid runs on 2-D and 3-D structured grids, got a {dim}-D system")
+    return HIERARCHIES[dim]
+
+
 def structured_stencil(system: LinearSystem) -> np.ndarray:
     """The ``(n, n, 3, 3)`` stencil multigrid coarsens, from ``system.stencil`` or, when a
     system on a whole 2-D ``n × n`` grid has none (e.g. after ``update`` with a bare matrix),
@@ -530,7 +555,7 @@ class MultigridPreconditioner(Preconditioner):
         }
         self.checkpoint, self.threads = checkpoint, threads
         self.hierarchy: MultigridHierarchy | None = None
-        self._net: Any = None
+        self._nets: dict[int, Any] = {}
         self._petsc: list[Any] = []
         self._option_names: list[str] = []
 
@@ -539,23 +564,27 @@ class MultigridPreconditioner(Preconditioner):
         """Whether ``configure_petsc`` builds PETSc's own PCMG (else a python PC)."""
         return self.options["smoother"] == "gauss_seidel" and self.options["cycle"] in ("V", "W")
 
-    def network(self) -> Any:
-        """The learned prolongation network (loaded on first use, then kept)."""
-        if self._net is None:
-            self._net = load_network(self.checkpoint)
-        return self._net
+    def network(self, dim: int = 2) -> Any:
+        """The learned prolongation network for ``dim``-D grids (loaded on first use, then
+        kept)."""
+        if dim not in self._nets:
+            cls = _hierarchy_class(dim)
+            self._nets[dim] = (load_network if cls is None else cls.load_network)(self.checkpoint)
+        return self._nets[dim]
 
     def _setup(self, system: LinearSystem) -> None:
-        stencil = structured_stencil(system)
+        dim = grid_dimension(system)
+        cls = _hierarchy_class(dim)
+        stencil = structured_stencil(system) if cls is None else cls.stencil_of(system)
         opts = dict(self.options)
         cycle = opts.pop("cycle")
-        net = self.network() if opts["prolongation"] == "learned" else None
+        net = self.network(dim) if opts["prolongation"] == "learned" else None
         before = torch.get_num_threads()
         if self.threads is not None:
             torch.set_num_threads(int(self.threads))
         try:
-            self.hierarchy = MultigridHierarchy(system.A, stencil, cycle=cycle, symmetric=True,
-                                                net=net, **opts)
+            self.hierarchy = (cls or MultigridHierarchy)(system.A, stencil, cycle=cycle,
+                                                         symmetric=True, net=net, **opts)
         finally:
             if self.threads is not None:
                 torch.set_num_threads(before)
@@ -669,19 +698,24 @@ class Multigrid(Solver):
             self.preconditioner = MultigridPreconditioner(checkpoint=checkpoint, **self.options)
         self._inner: Solver | None = None
         self._mg: MultigridHierarchy | None = None
-        self._net: Any = None
+        self._nets: dict[int, Any] = {}
 
     def hierarchy(self, system: LinearSystem) -> MultigridHierarchy:
-        """Build the hierarchy for ``system`` (needs its stencil)."""
-        if self.options["prolongation"] == "learned" and self._net is None:
-            self._net = load_network(self.checkpoint)
-        return MultigridHierarchy(
-            system.A, structured_stencil(system), net=self._net,
+        """Build the hierarchy for ``system`` (needs its stencil; 2-D or 3-D)."""
+        dim = grid_dimension(system)
+        cls = _hierarchy_class(dim)
+        if self.options["prolongation"] == "learned" and dim not in self._nets:
+            load = load_network if cls is None else cls.load_network
+            self._nets[dim] = load(self.checkpoint)
+        stencil = structured_stencil(system) if cls is None else cls.stencil_of(system)
+        return (cls or MultigridHierarchy)(
+            system.A, stencil, net=self._nets.get(dim),
             symmetric=self.symmetric or self.krylov != "none", **self.options,
         )
 
     def _check_system(self, system: LinearSystem) -> None:
-        structured_stencil(system)
+        cls = _hierarchy_class(grid_dimension(system))
+        structured_stencil(system) if cls is None else cls.stencil_of(system)
 
     def _setup(self, system: LinearSystem) -> None:
         if self.krylov == "none":

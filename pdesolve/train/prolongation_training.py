@@ -10,11 +10,31 @@ throughout.
 
 Retrain from scratch (about 15 minutes on one core)::
 
-    python -m pdesolve.train.prolongation_training --out data/learned_multigrid
+    python -m pdesolve.train.prolongation_training --out runs/learned_multigrid
 
 ``--init-from CHECKPOINT`` continues training a saved network (its width, depth and
 ``blackbox_skip`` are taken from the checkpoint); data, optimiser and curriculum are fresh.
-``data/learned_multigrid/README.md`` gives the commands that rebuild the shipped checkpoint.
+``pdesolve/data/learned_multigrid/README.md`` gives the commands that rebuild the shipped
+checkpoint.
+
+Every option is listed by ``--help``. ``--out`` must be a new (or empty) folder, unless
+``--resume`` continues the run in it from ``checkpoint.pt`` (written after every epoch: weights,
+optimiser, the numpy and torch RNG states, the current training problems, the log); a resume
+may change only ``--device``, ``--threads`` and ``--stop-after`` (stop after that many epochs in
+all, to split a run into sessions); any other option that differs is an error naming it. The
+end of the run writes ``prolongation.pt``, ``config.json``, ``training_log.json`` and
+``result.json`` (with ``world_size``).
+
+Data-parallel (docs/distributed.md): the same command under ``torchrun --standalone
+--nproc_per_node=P``. Each global batch of ``--batch`` problems is split among the processes
+(``--batch`` and every last batch of an epoch must divide by ``P``); the problems, the
+Galerkin-coarsened ones and the test losses are computed alike on every rank (they are cheap next
+to the training steps), gradients are averaged and rank 0 writes the files. For example::
+
+    python -m pdesolve.train.prolongation_training --samples 64 --batch 32 --curriculum 16 \
+        --width 8 --blocks 1 --out runs/prolong1
+    torchrun --standalone --nproc_per_node=2 -m pdesolve.train.prolongation_training \
+        --samples 64 --batch 32 --curriculum 16,16 --width 8 --blocks 1 --out runs/prolong2
 
 >>> cfg = TrainConfig(samples=64, test_samples=8, batch=32, curriculum=(16,), width=8, blocks=1)
 >>> net, log = train(cfg)
@@ -26,8 +46,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +56,12 @@ import numpy as np
 import torch
 
 from pdesolve.discretize.prolongation import blackbox_pstencil
-from pdesolve.nn.checkpoint import check_device
+from pdesolve.io import versions, write_json
+from pdesolve.nn.checkpoint import check_device, load_checkpoint, restore_rng, save_checkpoint
 from pdesolve.nn.prolongation import ProlongationNet, learned_pstencil
 from pdesolve.train.block_fourier import galerkin_coarse_stencil, periodic_fe_stencil, two_grid_loss
+from pdesolve.train.distributed import DistributedContext
+from pdesolve.train.runs import add_options, claim_folder, one_line_errors, resumed_config
 
 
 @dataclass
@@ -102,55 +126,146 @@ def evaluate(net: ProlongationNet, stencils: torch.Tensor, n: int, cfg: TrainCon
     return ours, bb
 
 
-def train(cfg: TrainConfig, log_every: int = 0) -> tuple[ProlongationNet, list[dict[str, Any]]]:
-    """Train a ``ProlongationNet`` under ``cfg``; returns it and one log record per epoch."""
+def _check(cfg: TrainConfig) -> None:
     check_device(cfg.device)
+    for key in ("width", "blocks", "samples", "test_samples", "test_n", "batch",
+                "epochs_per_stage", "threads"):  # fmt: skip
+        if getattr(cfg, key) < 1:
+            raise ValueError(f"{key} must be >= 1, got {getattr(cfg, key)!r}")
+    if not cfg.curriculum or any(n < 16 or n % 8 for n in cfg.curriculum):
+        raise ValueError(f"curriculum: grid sizes >= 16, multiples of 8; got {cfg.curriculum}")
+    if cfg.reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {cfg.reduction!r}; known: {', '.join(REDUCTIONS)}")
+    if not (cfg.lr > 0 and 0 <= cfg.coarse_fraction):
+        raise ValueError("need lr > 0 and coarse_fraction >= 0")
+
+
+def _stage_sizes(cfg: TrainConfig) -> list[int]:
+    """Number of training problems in each stage of the curriculum."""
+    sizes = [cfg.samples]
+    for _ in cfg.curriculum[1:]:
+        sizes.append(sizes[-1] // 2 + int(cfg.coarse_fraction * cfg.samples))
+    return sizes
+
+
+def _check_batches(cfg: TrainConfig, ctx: DistributedContext) -> None:
+    for stage, size in enumerate(_stage_sizes(cfg)):
+        for b in {min(cfg.batch, size)} | ({size % cfg.batch} - {0}):
+            if b % ctx.world_size:
+                raise ValueError(
+                    f"stage {stage} has {size} problems: a batch of {b} (--batch {cfg.batch}) "
+                    f"does not divide among {ctx.world_size} processes; choose --batch, "
+                    "--samples and --coarse-fraction so that every batch is a multiple of the "
+                    "process count"
+                )
+
+
+def train(
+    cfg: TrainConfig, log_every: int = 0, *, out: str | Path | None = None, resume: bool = False,
+    ctx: DistributedContext | None = None, stop_after: int | None = None,
+) -> tuple[ProlongationNet, list[dict[str, Any]]]:  # fmt: skip
+    """Train a ``ProlongationNet`` under ``cfg``; returns it and one log record per epoch.
+
+    With ``out`` a checkpoint is written there after every epoch (rank 0) and ``resume=True``
+    continues the run from it; ``cfg`` must then be the run's (but for ``RUN_OPTIONS``).
+    ``stop_after`` ends the run after that many epochs in all. ``ctx`` defaults to
+    ``DistributedContext.from_environment(cfg.device)``.
+    """
+    ckpt = None
+    if out is not None:
+        out = Path(out)
+        claim_folder(out, resume)
+        if resume:
+            ckpt = load_checkpoint(out / "checkpoint.pt")
+            saved = ckpt["config"]["train"]
+            fixed = {k: v for k, v in asdict(cfg).items() if k not in ("extra",)}
+            fixed["curriculum"] = list(cfg.curriculum)
+            resumed_config({**saved, "curriculum": list(saved["curriculum"])}, fixed, RUN_OPTIONS)
+    elif resume:
+        raise ValueError("resume=True needs out= (the folder of the run)")
+    _check(cfg)
+    if ctx is None:
+        ctx = DistributedContext.from_environment(cfg.device)
+    _check_batches(cfg, ctx)
+    ctx.barrier()  # every rank has checked the folder before rank 0 writes to it
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    device = torch.device(cfg.device)
+    device = ctx.device if ctx.is_distributed else torch.device(cfg.device)
     net = ProlongationNet(cfg.width, cfg.blocks, cfg.blackbox_skip)
-    if cfg.init_from:
-        ckpt = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
+    if cfg.init_from and ckpt is None:
+        init = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
         arch = {"width": cfg.width, "blocks": cfg.blocks, "blackbox_skip": cfg.blackbox_skip}
-        if ckpt["config"] != arch:
-            raise ValueError(f"--init-from {cfg.init_from} has architecture {ckpt['config']}, "
+        if init["config"] != arch:
+            raise ValueError(f"--init-from {cfg.init_from} has architecture {init['config']}, "
                              f"the run asks for {arch}")
-        net.load_state_dict(ckpt["model"])
+        net.load_state_dict(init["model"])
     net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     data = lognormal_blocks(cfg.samples, 8, rng)
     test = lognormal_blocks(cfg.test_samples, 8, rng)
     log: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    epoch = 0
-    for stage, n in enumerate(cfg.curriculum):
-        if stage > 0:  # add Galerkin-coarsened problems made with the current network
+    start, done = time.perf_counter(), 0
+    if ckpt is not None:
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        restore_rng(ckpt["rng"])
+        rng.bit_generator.state = ckpt["numpy_rng"]
+        data, log, done = ckpt["problems"], ckpt["history"], ckpt["step"]
+        start -= log[-1]["seconds"] if log else 0.0
+    config = {"train": asdict(cfg), "model": net.config}
+
+    def checkpoint(epoch: int) -> None:
+        if out is not None and ctx.is_main:
+            save_checkpoint(out / "checkpoint.pt", step=epoch, config=config, model=net,
+                            optimizer=opt, history=log, numpy_rng=rng.bit_generator.state,
+                            problems=data)  # fmt: skip
+
+    if out is not None and ctx.is_main and ckpt is None:
+        write_json(out / "config.json", asdict(cfg), overwrite=True)
+        checkpoint(0)
+    total = len(cfg.curriculum) * cfg.epochs_per_stage
+    last = total if stop_after is None else min(total, stop_after)
+    for epoch in range(done, last):
+        stage, within = divmod(epoch, cfg.epochs_per_stage)
+        n = cfg.curriculum[stage]
+        if stage > 0 and within == 0:  # add Galerkin-coarsened problems made with the current net
             extra = coarse_blocks(net, int(cfg.coarse_fraction * cfg.samples), rng)
             keep = torch.as_tensor(rng.permutation(len(data))[: len(data) // 2])
             data = torch.cat([data[keep], extra])
-        for _ in range(cfg.epochs_per_stage):
-            order = torch.as_tensor(rng.permutation(len(data)))
-            losses = []
-            for step, first in enumerate(range(0, len(data), cfg.batch)):
-                batch = data[order[first : first + cfg.batch]].to(device)
-                loss = _loss(net, batch, n, cfg).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-                if log_every and step % log_every == 0:
-                    print(f"stage {stage} n={n} step {step}: loss {loss.item():.4f}", flush=True)
-            ours, bb = evaluate(net, test.to(device), cfg.test_n, cfg)
-            record = {
-                "epoch": epoch, "stage": stage, "n": n, "problems": len(data),
-                "train_loss": float(np.mean(losses)), "test_loss": ours,
-                "blackbox_test_loss": bb, "seconds": time.perf_counter() - start,
-            }
-            log.append(record)
-            if log_every:
-                print(json.dumps(record), flush=True)
-            epoch += 1
+        order = torch.as_tensor(rng.permutation(len(data)))
+        losses = []
+        for step, first in enumerate(range(0, len(data), cfg.batch)):
+            batch = data[order[first : first + cfg.batch]]
+            batch = batch[ctx.shard(len(batch))].to(device)
+            loss = _loss(net, batch, n, cfg).mean()
+            opt.zero_grad()
+            loss.backward()
+            ctx.average_gradients(net.parameters(), f"at epoch {epoch}, step {step}")
+            opt.step()
+            losses.append(loss.detach().double().cpu())
+            if log_every and step % log_every == 0 and ctx.is_main:
+                print(f"stage {stage} n={n} step {step}: loss {loss.item():.4f}", flush=True)
+        train_loss = ctx.all_reduce_mean(torch.stack(losses).to(device)).mean().item()
+        ours, bb = evaluate(net, test.to(device), cfg.test_n, cfg)
+        record = {
+            "epoch": epoch, "stage": stage, "n": n, "problems": len(data),
+            "train_loss": train_loss, "test_loss": ours,
+            "blackbox_test_loss": bb, "seconds": time.perf_counter() - start,
+            "world_size": ctx.world_size,
+        }  # fmt: skip
+        log.append(record)
+        if log_every and ctx.is_main:
+            print(json.dumps(record), flush=True)
+        checkpoint(epoch + 1)
+    if out is not None and ctx.is_main and last == total:
+        save(net, cfg, log, out)
+        write_json(out / "result.json", {
+            "kind": "train", "trainer": "prolongation", "world_size": ctx.world_size,
+            "epochs": len(log), "final": log[-1] if log else None, "config": asdict(cfg),
+            "versions": versions(),
+        }, overwrite=True)  # fmt: skip
+    ctx.barrier()
     return net, log
 
 
@@ -159,41 +274,84 @@ def save(net: ProlongationNet, cfg: TrainConfig, log: list[dict[str, Any]], out:
     import pdesolve
 
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = {"config": net.config, "model": net.cpu().state_dict(), "train_config": asdict(cfg),
+    state = {k: v.cpu() for k, v in net.state_dict().items()}
+    ckpt = {"config": net.config, "model": state, "train_config": asdict(cfg),
             "log": log, "version": getattr(pdesolve, "__version__", "unknown")}
     path = out / "prolongation.pt"
     tmp = out / "prolongation.pt.tmp"
     torch.save(ckpt, tmp)
     tmp.replace(path)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+    write_json(out / "config.json", asdict(cfg), overwrite=True)
     (out / "training_log.json").write_text(json.dumps(log, indent=2) + "\n")
     return path
 
 
+HELP = {
+    "width": "channels of the network's hidden layers",
+    "blocks": "residual blocks of the network",
+    "blackbox_skip": "1: the network corrects black-box prolongation weights, 0: predicts them",
+    "samples": "periodic 8x8 log-normal training problems",
+    "test_samples": "test problems (their loss is logged each epoch)",
+    "test_n": "periodic grid size of the test loss",
+    "batch": "global batch size (all processes together; a multiple of the process count)",
+    "lr": "Adam learning rate",
+    "epochs_per_stage": "epochs per curriculum stage",
+    "curriculum": "periodic grid sizes of the stages, comma-separated (multiples of 8)",
+    "coarse_fraction": "Galerkin-coarsened problems added per stage, as a fraction of --samples",
+    "pre": "pre-smoothing sweeps in the two-grid loss",
+    "post": "post-smoothing sweeps in the two-grid loss",
+    "smoother": "smoother of the two-grid loss (gauss_seidel or jacobi)",
+    "reduction": "reduction of the loss over frequencies (max or mean)",
+    "weight_decay": "Adam weight decay",
+    "seed": "seed of the problems, the weights and the shuffling",
+    "device": "cpu or cuda (one GPU per process under torchrun); may change on --resume",
+    "threads": "torch threads per process; may change on --resume",
+    "init_from": "continue training this prolongation.pt (architecture taken from it)",
+}
+REDUCTIONS = ("max", "mean")
+#: options a --resume may change; all others must match the run's
+RUN_OPTIONS = ("device", "threads")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="data/learned_multigrid")
-    defaults = TrainConfig()
-    for name in ("width", "blocks", "samples", "batch", "epochs_per_stage", "seed", "threads",
-                 "pre", "post"):
-        flag = f"--{name.replace('_', '-')}"
-        parser.add_argument(flag, type=int, default=getattr(defaults, name))
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--reduction", default=defaults.reduction)
-    parser.add_argument("--device", default=defaults.device)
-    parser.add_argument("--curriculum", default=",".join(map(str, defaults.curriculum)))
-    parser.add_argument("--init-from", default=None,
-                        help="continue training this checkpoint (architecture taken from it)")
+    """Command-line entry point (see the module docstring); errors end with one line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pdesolve.train.prolongation_training",
+        description=__doc__.split("\n")[0],
+    )
+    parser.add_argument("--out", required=True, help="output folder (refused if it holds a run, "
+                        "unless --resume)")  # fmt: skip
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out; only "
+                        "--device, --threads and --stop-after may change")  # fmt: skip
+    parser.add_argument("--stop-after", type=int, default=None, help="stop after this many "
+                        "epochs in all (resume later with --resume; default: the whole "
+                        "curriculum)")  # fmt: skip
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.name != "extra"}
+    add_options(parser, defaults, HELP, {"reduction": REDUCTIONS,
+                                         "smoother": ("gauss_seidel", "jacobi")})  # fmt: skip
     args = vars(parser.parse_args(argv))
-    out = Path(args.pop("out"))
-    args["curriculum"] = tuple(int(v) for v in args["curriculum"].split(","))
-    if args["init_from"]:
-        arch = torch.load(args["init_from"], map_location="cpu", weights_only=False)["config"]
-        args.update(width=arch["width"], blocks=arch["blocks"],
-                    blackbox_skip=arch["blackbox_skip"])
-    cfg = TrainConfig(**args)
-    net, log = train(cfg, log_every=50)
-    print("saved", save(net, cfg, log, out))
+    out, resume, stop_after = Path(args.pop("out")), args.pop("resume"), args.pop("stop_after")
+    given = {k: v for k, v in args.items() if v is not None}
+
+    def run() -> None:
+        if resume:  # the run's options; given ones must agree with them (but RUN_OPTIONS)
+            claim_folder(out, resume=True)
+            saved = dict(load_checkpoint(out / "checkpoint.pt")["config"]["train"])
+            saved["curriculum"] = tuple(saved["curriculum"])
+            cfg = TrainConfig(**resumed_config(saved, given, RUN_OPTIONS))
+        else:
+            if given.get("init_from"):
+                arch = torch.load(given["init_from"], map_location="cpu",
+                                  weights_only=False)["config"]  # fmt: skip
+                given.update(width=arch["width"], blocks=arch["blocks"],
+                             blackbox_skip=arch["blackbox_skip"])  # fmt: skip
+            cfg = TrainConfig(**given)
+        _, log = train(cfg, log_every=50, out=out, resume=resume, stop_after=stop_after)
+        if int(os.environ.get("RANK", "0")) == 0:
+            done = len(cfg.curriculum) * cfg.epochs_per_stage
+            print("saved", out / ("prolongation.pt" if len(log) == done else "checkpoint.pt"))
+
+    one_line_errors(run)
 
 
 if __name__ == "__main__":

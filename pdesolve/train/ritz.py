@@ -113,6 +113,7 @@ def write_ritz_dataset(
     seed: int = 0,
     support: np.ndarray | None = None,
     energies: str | None = "ritz",
+    info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``samples`` unit-norm Ritz right-hand sides to ``out_dir`` in float32 chunks.
 
@@ -171,7 +172,7 @@ def write_ritz_dataset(
         "lanczos_steps": lanczos_steps, "ritz_kept": m, "low": low, "weight": weight,
         "seed": seed, "ritz_values": theta.tolist(), "ritz_residuals": res.tolist(),
         "files": files, "support": None if support is None else int(support.sum()),
-        "energies": energies,
+        "energies": energies, "info": info,
     }  # fmt: skip
     tmp = out / "meta.json.tmp"
     tmp.write_text(json.dumps(meta))

@@ -82,8 +82,10 @@ def test_bad_systems_get_clear_errors(system):
         pc.setup(odd)
     with pytest.raises(ValueError, match="no stencil"):
         pc.setup(LinearSystem(system.A, system.b))
-    with pytest.raises(ValueError, match="3d|shape"):
-        pc.setup(pdesolve.get_problem("poisson", dim=3, n=7).discretize())
+    with pytest.raises(ValueError, match="2-D and 3-D structured grids, got a 1-D"):
+        pc.setup(pdesolve.get_problem("poisson", dim=1, n=7).discretize())
+    assert pc.setup(pdesolve.get_problem("poisson", dim=3, n=7).discretize()).hierarchy.levels[
+        0].n == 7  # 3-D systems get the 3-D hierarchy (tests/solvers/test_multigrid3d.py)
     with pytest.raises(ValueError, match="presmooth == postsmooth"):
         pdesolve.get_preconditioner("multigrid", presmooth=1, postsmooth=2)
     with pytest.raises(ValueError, match="unknown prolongation"):

@@ -1,0 +1,108 @@
+"""The DCDM, prolongation and U-Net trainers under torchrun (2 processes, gloo, float64) against
+one process: the same loss curves, resumes across world sizes, a NaN on one rank ends both.
+
+One torchrun launch (``_ddp_trainers_worker.py``) runs every two-process scenario; the
+one-process counterparts run here.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from _support import torchrun
+
+from pdesolve.train import dcdm_training, prolongation_training, unet_training
+
+WORKER = Path(__file__).with_name("_ddp_trainers_worker.py")
+REL = 1e-6  # what the design asks of the loss curves; we see ~1e-15 here
+
+
+def _load_worker():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_ddp_trainers_worker", WORKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def ddp(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ddp")
+    proc = torchrun([str(WORKER), str(base)])
+    errors = [line for line in proc.stderr.splitlines() if "Error" in line or "error" in line]
+    assert proc.returncode == 0, "\n".join(errors[:20])
+    reports = [json.loads((base / f"rank{r}.json").read_text()) for r in (0, 1)]
+    return base, reports, _load_worker()
+
+
+def _curve(history, keys):
+    return [[row[k] for k in keys] for row in history]
+
+
+def _same(a, b, rel=REL):
+    assert len(a) == len(b) and len(a) > 0
+    for x, y in zip(a, b, strict=True):
+        assert x == pytest.approx(y, rel=rel)
+
+
+DCDM_KEYS = ("train_loss", "val_loss", "val_residual_loss")
+PROL_KEYS = ("train_loss", "test_loss")
+UNET_KEYS = ("train_mse",)
+
+
+@pytest.mark.slow
+def test_dcdm_two_processes_equal_one(ddp, tmp_path, one_thread):
+    base, (r0, _), worker = ddp
+    assert r0["world_size"] == 2
+    (tmp_path / "one").mkdir()  # the same Ritz dataset (the folder may hold only data/)
+    shutil.copytree(base / "dcdm_full" / "data", tmp_path / "one" / "data")
+    one = dcdm_training.train(tmp_path / "one", epochs=3, **worker.DCDM)
+    _same(_curve(r0["dcdm_full"], DCDM_KEYS), _curve(one["history"], DCDM_KEYS))
+    assert [h["world_size"] for h in r0["dcdm_full"]] == [2, 2, 2]
+    # resumed two-process run = uninterrupted one (bit for bit: same ranks, same order)
+    assert _curve(r0["dcdm_resumed"], DCDM_KEYS) == _curve(r0["dcdm_full"], DCDM_KEYS)
+    # one process resumes the two-process checkpoint taken after epoch 1
+    resumed = dcdm_training.train(base / "dcdm_part1", resume=True, epochs=3, **worker.DCDM)
+    _same(_curve(resumed["history"], DCDM_KEYS), _curve(one["history"], DCDM_KEYS))
+    assert [h["world_size"] for h in resumed["history"]] == [2, 1, 1]
+    result = json.loads((base / "dcdm_full" / "result.json").read_text())
+    assert result["world_size"] == 2 and result["epochs"] == 3
+    log = (base / "dcdm_part" / "log.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in log] == ["epoch", "1", "2", "3"]  # no duplicates
+
+
+@pytest.mark.slow
+def test_nan_on_one_rank_ends_both(ddp):
+    _, (r0, r1), _ = ddp
+    expect = "1 of 2 processes failed; rank 1: NaN/Inf in training sample(s) [15]"
+    assert r0["dcdm_nan"].startswith(expect) and r1["dcdm_nan"] == r0["dcdm_nan"]
+
+
+@pytest.mark.slow
+def test_prolongation_two_processes_equal_one(ddp, one_thread):
+    base, (r0, _), worker = ddp
+    cfg = prolongation_training.TrainConfig(**worker.PROLONGATION)
+    _, one = prolongation_training.train(cfg)
+    _same(_curve(r0["prolongation_full"], PROL_KEYS), _curve(one, PROL_KEYS))
+    assert _curve(r0["prolongation_resumed"], PROL_KEYS) == _curve(r0["prolongation_full"],
+                                                                   PROL_KEYS)  # fmt: skip
+    _, resumed = prolongation_training.train(cfg, out=base / "prol_part1", resume=True)
+    _same(_curve(resumed, PROL_KEYS), _curve(one, PROL_KEYS))
+    assert json.loads((base / "prol_full" / "result.json").read_text())["world_size"] == 2
+    torch.set_num_threads(1)  # train() sets cfg.threads; the fixture restores the suite's
+
+
+@pytest.mark.slow
+def test_unet_two_processes_equal_one(ddp, one_thread):
+    base, (r0, _), worker = ddp
+    cfg = unet_training.UNetTrainConfig(**worker.UNET)
+    _, one = unet_training.train_unet(cfg, log=None)
+    # BatchNorm statistics over the global batch: the same curve as one process
+    _same(_curve(r0["unet_full"], UNET_KEYS), _curve(one, UNET_KEYS))
+    assert _curve(r0["unet_resumed"], UNET_KEYS) == _curve(r0["unet_full"], UNET_KEYS)
+    _, resumed = unet_training.train_unet(cfg, out=base / "unet_part1", resume=True, log=None)
+    _same(_curve(resumed, UNET_KEYS), _curve(one, UNET_KEYS))
+    assert json.loads((base / "unet_full" / "result.json").read_text())["world_size"] == 2
