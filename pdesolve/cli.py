@@ -50,6 +50,14 @@ def mpi_rank() -> int:
     return 0
 
 
+def mpi_size() -> int:
+    """Processes of this run from the launcher's environment (1 when not under mpiexec)."""
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 1
+
+
 def _container(cfg: DictConfig | dict) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
@@ -231,11 +239,22 @@ def run(
     problem_name = problem_cfg.pop("name")
     method_name = method_cfg.pop("name")
     _check_method(kind, method_name)
-    problem = pdesolve.get_problem(problem_name, **problem_cfg)
+    parallel = None
+    if mpi_size() > 1:  # one rank's failure ends all ranks with its message (pdesolve.parallel)
+        from pdesolve import parallel
+
+        problem = parallel.build_problem(lambda: pdesolve.get_problem(problem_name, **problem_cfg))
+    else:
+        problem = pdesolve.get_problem(problem_name, **problem_cfg)
     _check_problem_kind(kind, problem, problem_name)
     problem_record = {"name": problem_name, **problem.describe(), **problem_cfg}
-    system, discretize_time = None, 0.0
-    if kind != "recover":
+    system, discretize_time, distributed = None, 0.0, None
+    if kind == "solve" and parallel is not None and parallel.distributable(
+        problem, method_name, method_cfg
+    ):  # each rank assembles and holds its own rows only
+        distributed = parallel.solve_distributed(problem, method_cfg)
+        system = distributed["system"]
+    elif kind != "recover":
         t0 = time.perf_counter()
         try:
             system = problem.discretize()
@@ -248,17 +267,20 @@ def run(
         discretize_time = time.perf_counter() - t0
     values = None
     if kind == "solve":
-        result = pdesolve.solve(system, method=method_name, **method_cfg)
+        if distributed is not None:
+            result, errors = distributed["result"], distributed["record"]["errors"]
+        else:
+            result = pdesolve.solve(system, method=method_name, **method_cfg)
+            errors = result.info.get("error")
+            if errors is None:
+                errors = system.error_norms(result.x)
+            if hasattr(problem, "fem_errors"):
+                errors = {**(errors or {}), **problem.fem_errors(system, result.x)}
         values = result.x
-        errors = result.info.get("error")
-        if errors is None:
-            errors = system.error_norms(result.x)
-        if hasattr(problem, "fem_errors"):
-            errors = {**(errors or {}), **problem.fem_errors(system, result.x)}
         record = {
             "kind": kind, "problem": problem_record, "solver": {"name": method_name, **method_cfg},
             "sizes": {"unknowns": int(np.size(result.x)), "nonzeros": int(system.A.nnz),
-                      "ranks": int(result.info.get("ranks", 1))},
+                      "world_size": int(result.info.get("world_size", 1))},
             "converged": bool(result.converged),
             "reason": result.reason.name,
             "iterations": int(result.iterations),
@@ -320,10 +342,21 @@ def run(
             "timings": {"setup": result.setup_time, "run": result.run_time,
                         "total": result.wall_time},
         }  # fmt: skip
+    if distributed is not None:
+        record.update({key: distributed["record"][key] for key in ("sizes", "timings")},
+                      per_rank=distributed["record"]["per_rank"])
     record.update({"versions": versions(), "seed": seed})
-    if output_dir is not None and mpi_rank() == 0:
-        writers = {"result.json": lambda tmp: tmp.write_text(json_text(record)),
+    run_writers = {"result.json": lambda tmp: tmp.write_text(json_text(record)),
                    "config.yaml": lambda tmp: tmp.write_text(config_text(cfg, overrides))}
+    if distributed is not None:  # every rank writes its piece of the solution
+        output_dir = parallel.broadcast(output_dir)
+        if output_dir is not None and mpi_rank() == 0:
+            write_run_files(output_dir, run_writers)
+        if output_dir is not None and cfg.get("write_solution", True):
+            distributed["write"](output_dir)
+        distributed["finish"]()
+    elif output_dir is not None and mpi_rank() == 0:
+        writers = dict(run_writers)
         on_system = system is not None and values is not None and np.shape(values) == (system.size,)
         if cfg.get("write_solution", True) and on_system and system.geometry is not None:
             import meshio
@@ -562,6 +595,16 @@ def main() -> None:
     )
     try:
         app()
+        if mpi_size() > 1:  # every rank finalizes PETSc here, together (see parallel.end)
+            from pdesolve.parallel import end
+
+            end()
+    except SystemExit as exc:  # Hydra reports an error and exits: the other ranks must too
+        if exc.code not in (0, None) and mpi_size() > 1:
+            from pdesolve.parallel import abort_on_failure
+
+            abort_on_failure(exc)
+        raise
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -103,6 +103,13 @@ def move_into_place(
     return path
 
 
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
+                 overwrite: bool = False) -> Path:
+    """``write(tmp)`` into a temporary file beside ``path``, then renamed into place; refuses
+    an existing ``path`` unless ``overwrite``."""
+    return _atomic_write(Path(path), write, overwrite)
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:

@@ -110,6 +110,63 @@ class StructuredGrid:
         return "hexahedron", np.stack([c.ravel() for c in corners], axis=1)
 
 
+@dataclass(frozen=True)
+class GridSlab:
+    """The interior x-planes ``first .. first + planes - 1`` of a ``StructuredGrid``, with one
+    ghost plane of the full grid on each side: what one MPI rank assembles.
+
+    ``points`` are the slab's interior nodes (in the grid's order, starting at unknown
+    ``row_offset``), ``full_points`` the full-grid nodes of planes ``first .. first + planes + 1``
+    (full-grid plane ``i + 1`` is interior plane ``i``), ``boundary_mask`` marks the boundary
+    nodes among them.
+
+    >>> slab = GridSlab.covering(StructuredGrid(dim=2, n=4), 5, 11)  # rows 5..10: planes 1, 2
+    >>> slab.first, slab.planes, slab.row_offset, slab.full_points.shape
+    (1, 2, 4, (24, 2))
+    """
+
+    grid: StructuredGrid
+    first: int
+    planes: int
+
+    @classmethod
+    def covering(cls, grid: StructuredGrid, lo: int, hi: int) -> GridSlab:
+        """The smallest slab holding the unknowns ``[lo, hi)``."""
+        plane = grid.n ** (grid.dim - 1)
+        first = lo // plane
+        return cls(grid, first, (hi - 1) // plane - first + 1)
+
+    @property
+    def row_offset(self) -> int:
+        return self.first * self.grid.n ** (self.grid.dim - 1)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.planes, *self.grid.shape[1:])
+
+    @property
+    def full_shape(self) -> tuple[int, ...]:
+        return (self.planes + 2, *self.grid.full_shape[1:])
+
+    @cached_property
+    def points(self) -> np.ndarray:
+        h, n = self.grid.h, self.grid.n
+        axes = [np.arange(self.first + 1, self.first + self.planes + 1) * h]
+        return _meshgrid_points(axes + [np.arange(1, n + 1) * h] * (self.grid.dim - 1))
+
+    @cached_property
+    def full_points(self) -> np.ndarray:
+        h, n = self.grid.h, self.grid.n
+        axes = [np.arange(self.first, self.first + self.planes + 2) * h]
+        return _meshgrid_points(axes + [np.arange(n + 2) * h] * (self.grid.dim - 1))
+
+    @cached_property
+    def boundary_mask(self) -> np.ndarray:
+        idx = np.indices(self.full_shape).reshape(self.grid.dim, -1)
+        idx[0] += self.first
+        return np.any((idx == 0) | (idx == self.grid.n + 1), axis=0)
+
+
 def _meshgrid_points(axes: list[np.ndarray]) -> np.ndarray:
     mesh = np.meshgrid(*axes, indexing="ij")
     return np.stack([m.ravel() for m in mesh], axis=1)

@@ -171,6 +171,11 @@ class LinearSystem:
         }
 
 
+def check_real_float(name: str, dtype: Any) -> None:
+    """Refuse complex and non-floating dtypes for the array called ``name``."""
+    _check_real_float(name, dtype)
+
+
 def _check_real_float(name: str, dtype: Any) -> None:
     if np.issubdtype(dtype, np.complexfloating):
         raise InvalidSystemError(

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pdesolve.linalg.distributed import DistributedSystem
 from pdesolve.linalg.petsc import (
     csr_to_petsc,
     gather_vector,
@@ -107,6 +108,10 @@ class PetscCG(Solver):
     -----
     The PETSc test ``||r_k|| <= max(rtol ||b||, atol)`` runs on the recursive residual; the result
     is then checked on the true residual and CG restarted from the current iterate if they disagree.
+    Under ``mpiexec`` a ``LinearSystem`` (the whole system on every rank) is split by rows; a
+    ``DistributedSystem`` (``problem.discretize_distributed()``: each rank assembled its rows only)
+    is used as it is, with the PETSc preconditioners or ``multigrid``
+    (``pdesolve.solvers.distributed_pc``), and ``result.x`` is then this rank's part.
 
     Examples
     --------
@@ -184,14 +189,22 @@ class PetscCG(Solver):
             pc.check_usable_for(system)
         if isinstance(pc, PetscPreconditioner):
             pc.check_available()
-        comm = PETSc.COMM_WORLD
-        A = csr_to_petsc(system.A, comm)
+        distributed = isinstance(system, DistributedSystem)
+        comm = (system.comm or PETSc.COMM_WORLD) if distributed else PETSc.COMM_WORLD
+        A = system.to_petsc() if distributed else csr_to_petsc(system.A, comm)
         ksp, names = ksp_with_options(comm, self.petsc_options(comm.getSize()))
-        state: dict[str, Any] = {"ksp": ksp, "A": A, "P": None, "names": names, "shell": None}
+        state: dict[str, Any] = {"ksp": ksp, "A": A, "P": None, "names": names, "shell": None,
+                                 "owned": [], "pc_info": {}}
         self._petsc = state
         ksp.setOperators(A)
         ksp.setFromOptions()
-        if isinstance(pc, PetscPreconditioner):
+        if distributed:
+            from pdesolve.solvers.distributed_pc import configure_distributed
+
+            owned, option_names, state["pc_info"] = configure_distributed(pc, ksp, A, system)
+            state["owned"] += owned
+            state["names"] += option_names
+        elif isinstance(pc, PetscPreconditioner):
             pc.bind(system)
         else:
             self._prepare_preconditioner(pc, system)
@@ -230,7 +243,8 @@ class PetscCG(Solver):
     def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
         state = self._petsc
         ksp, A, b, x = state["ksp"], state["A"], state["b"], state["x"]
-        lo, hi = b.getOwnershipRange()
+        distributed = isinstance(system, DistributedSystem)
+        lo, hi = (0, system.size) if distributed else b.getOwnershipRange()
         b.setArray(system.b[lo:hi])
         x.setArray(0.0 if x0 is None else x0[lo:hi])
         ksp.setInitialGuessNonzero(x0 is not None)
@@ -258,13 +272,16 @@ class PetscCG(Solver):
             "pc": self.preconditioner.name,
             "krylov": self.krylov,
             "petsc_options": self.petsc_options(comm_size),
-            "ranks": comm_size,
+            "world_size": comm_size,
             "restarts": restarts,
+            **state["pc_info"],
         }
+        if distributed:
+            info["local_rows"] = system.local_rows
         if shell is not None:
             info["pc_time"] = shell.time
         return SolveResult(
-            x=gather_vector(x),
+            x=x.getArray().copy() if distributed else gather_vector(x),
             converged=reason.converged,
             reason=reason,
             iterations=iterations,
@@ -275,7 +292,8 @@ class PetscCG(Solver):
 
     def _swap_operator(self, system: LinearSystem) -> None:
         state = self._petsc
-        new = csr_to_petsc(system.A, state["A"].getComm())
+        new = (system.to_petsc() if isinstance(system, DistributedSystem)
+               else csr_to_petsc(system.A, state["A"].getComm()))
         if state["P"] is None:  # keep the matrix the preconditioner was built from
             state["P"] = state["A"]
         else:
@@ -296,3 +314,5 @@ class PetscCG(Solver):
         for key in ("ksp", "A", "P", "b", "x"):
             if state.get(key) is not None:
                 state[key].destroy()
+        for obj in state["owned"]:
+            obj.destroy()
