@@ -134,15 +134,21 @@ class DCDMNet(nn.Module):
         for n in reversed(shape):
             pad += [0, -n % m]
         h = self.pre(self.conv_in(nn.functional.pad(x, pad) if any(pad) else x))
-        coarse = [self.coarse(self.pool(h))]
+        coarse = [self.coarse(self._pool(h))]
         for stack in self.deeper:
-            coarse.append(stack(self.pool(coarse[-1])))
+            coarse.append(stack(self._pool(coarse[-1])))
         c = coarse.pop()
         for merge in reversed(self.merge):
             c = merge(coarse.pop() + nn.functional.interpolate(c, scale_factor=2, mode="nearest"))
         up = nn.functional.interpolate(c, scale_factor=2, mode="nearest")
         out = self.conv_out(self.post(h + up))
         return out[(..., *[slice(0, n) for n in shape])]
+
+    def _pool(self, h: Tensor) -> Tensor:
+        # torch's CPU kernels have no bfloat16 3D average pooling: pool those in float32
+        if h.dtype == torch.bfloat16 and h.device.type == "cpu" and self.dim == 3:
+            return self.pool(h.float()).to(h.dtype)
+        return self.pool(h)
 
 
 def save_dcdm_model(path: str | os.PathLike, model: DCDMNet, **extra: Any) -> None:
