@@ -1,6 +1,7 @@
 """Helpers shared by the tests."""
 
 import sys
+from typing import ClassVar
 
 import numpy as np
 
@@ -23,9 +24,9 @@ class TransferCounter:
     step counters are CPU tensors by design, also for CUDA parameters (no transfer).
     """
 
-    READS = {"item", "tolist", "__float__", "__int__", "__bool__", "__index__"}
-    COPIES = {"cpu", "cuda", "numpy", "__array__"}
-    FACTORIES = {"as_tensor", "tensor", "asarray"}
+    READS: ClassVar[set[str]] = {"item", "tolist", "__float__", "__int__", "__bool__", "__index__"}
+    COPIES: ClassVar[set[str]] = {"cpu", "cuda", "numpy", "__array__"}
+    FACTORIES: ClassVar[set[str]] = {"as_tensor", "tensor", "asarray"}
 
     def __init__(self, monkeypatch) -> None:
         import torch

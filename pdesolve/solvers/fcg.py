@@ -182,7 +182,8 @@ def conjugate_directions_on_device(
     n = b.shape[0]
     x = torch.zeros_like(b) if x0 is None else x0.to(dtype=torch.float64).clone()
     r = b - A(x)
-    b_norm, r_norm = torch.stack([torch.linalg.vector_norm(b), torch.linalg.vector_norm(r)]).tolist()
+    norms0 = torch.stack([torch.linalg.vector_norm(b), torch.linalg.vector_norm(r)])
+    b_norm, r_norm = norms0.tolist()
     driver = IterationDriver(stopping, b_norm, callback, progress, "fcg")
     store: deque[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = deque(maxlen=memory)
     direction_time, breakdowns, since_restart, fallback_steps = 0.0, 0, 0, 0

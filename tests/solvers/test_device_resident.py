@@ -8,9 +8,9 @@ On the CPU the "device" is the CPU, so transfers are counted instead of timed
 import numpy as np
 import pytest
 import torch
+from _support import TransferCounter
 
 import pdesolve
-from _support import TransferCounter
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
