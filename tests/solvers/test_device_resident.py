@@ -217,3 +217,34 @@ def test_hybrid_vectors_option(poisson15):
     solver.solve(poisson15.b)
     assert len(solver.preconditioner.losses_) == PINN["first_steps"] + PINN["steps"]
     assert all(np.isfinite(solver.preconditioner.losses_))
+
+
+# ------------------------------------------------------------------------------ FIRENET --
+def test_firenet_reads_nothing_back_inside_the_network(monkeypatch):
+    problem = pdesolve.get_problem("compressed_sensing", n=32, image="sparse_phantom",
+                                   sparsity=60, rate=0.5, lam=0.03)  # fmt: skip
+    counter = TransferCounter(monkeypatch)
+    counts, results = {}, {}
+    for restarts in (2, 6):
+        with counter:
+            results[restarts] = pdesolve.recover(problem, method="firenet", inner_iterations=5,
+                                                 restarts=restarts)  # fmt: skip
+        counts[restarts] = (counter.reads, counter.copies)
+    # 20 more layers and 4 more logged restarts, not one more read or copy: the operator's
+    # index tensors are placed on the device once, the log is read after the network
+    assert counts[2] == counts[6], counts
+    res = results[6]
+    assert len(res.misfit_norms) == 7 and len(res.info["objective_history"]) == 7
+    assert res.misfit_norms[-1] < res.misfit_norms[0]
+
+
+def test_operator_tensors_are_placed_once():
+    from pdesolve.problems.inverse_operators import MatrixOperator
+
+    op = MatrixOperator(torch.eye(3, dtype=torch.float64))
+    x = torch.ones(3, dtype=torch.float32)
+    a, b = op._placed("matrix", op.matrix, x, x.dtype), op._placed("matrix", op.matrix, x, x.dtype)
+    assert a is b and a.dtype == torch.float32  # converted once, then reused
+    assert op._placed("matrix", op.matrix, x.double()) is op.matrix  # already there: no copy
+    meta = op._placed("matrix", op.matrix, torch.empty(3, device="meta"))
+    assert meta.device.type == "meta" and op.forward(x).tolist() == [1.0, 1.0, 1.0]
