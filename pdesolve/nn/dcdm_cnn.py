@@ -160,13 +160,18 @@ def save_dcdm_model(path: str | os.PathLike, model: DCDMNet, **extra: Any) -> No
 
 
 def load_dcdm_model(path: str | os.PathLike, map_location: Any = "cpu") -> DCDMNet:
-    """Rebuild a ``DCDMNet`` from a checkpoint written by training or :func:`save_dcdm_model`."""
-    from pdesolve.nn.checkpoint import load_checkpoint
+    """Rebuild a ``DCDMNet`` from a checkpoint written by training or :func:`save_dcdm_model`,
+    on the device ``map_location`` names (a checkpoint saved on a GPU loads on the CPU and the
+    other way round)."""
+    from pdesolve.nn.checkpoint import load_checkpoint, target_device
 
     ckpt = load_checkpoint(path, map_location=map_location)
     cfg = ckpt["config"].get("model")
     if not isinstance(cfg, dict):
         raise ValueError(f"checkpoint {str(path)!r} holds no DCDM model config")
     model = DCDMNet(**cfg)
+    device = target_device(map_location)
+    if device is not None:
+        model = model.to(device)
     model.load_state_dict(ckpt["model"])
     return model.eval()

@@ -50,6 +50,7 @@ from pdesolve.discretize.prolongation import (
     constant_preserving_pstencil,
 )
 from pdesolve.linalg.system import LinearSystem
+from pdesolve.nn.checkpoint import check_device
 from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import Solver, SolveResult
 from pdesolve.solvers.driver import IterationDriver
@@ -425,14 +426,14 @@ class MultigridHierarchy:
         return [lv.A for lv in self.levels[1:]]
 
 
-def load_network(checkpoint: str | Path | None) -> Any:
-    """The shipped (or given) learned prolongation network."""
+def load_network(checkpoint: str | Path | None, device: str = "cpu") -> Any:
+    """The shipped (or given) learned prolongation network, on ``device``."""
     from pdesolve.nn.prolongation import load_prolongation_net
 
     path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"no prolongation checkpoint at {path}")
-    return load_prolongation_net(str(path))
+    return load_prolongation_net(str(path), map_location=device)
 
 
 def structured_stencil(system: LinearSystem) -> np.ndarray:
@@ -477,6 +478,9 @@ class MultigridPreconditioner(Preconditioner):
         Learned-prolongation checkpoint (default: the shipped one); loaded once per object.
     threads : int, optional
         Torch intra-op threads for the network during set-up (None: torch's current setting).
+    device : str
+        Where the learned network runs during set-up ("cpu" or "cuda"; the P-stencils come back
+        to the host, the cycles run there).
 
     ``setup`` builds the prolongations and coarse operators only; ``apply`` runs one cycle from
     a zero guess in Python (its smoother factorisations built on the first application). Under
@@ -510,7 +514,9 @@ class MultigridPreconditioner(Preconditioner):
         galerkin: str = "matrix",
         precision: str = "float32",
         threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
+        check_device(device)
         for value, known, what in (
             (prolongation, PROLONGATIONS, "prolongation"), (cycle, CYCLES, "cycle"),
             (smoother, SMOOTHERS, "smoother"), (galerkin, GALERKIN, "galerkin"),
@@ -528,7 +534,7 @@ class MultigridPreconditioner(Preconditioner):
             "presmooth": int(presmooth), "postsmooth": int(postsmooth), "coarsest": coarsest,
             "omega": omega, "galerkin": galerkin, "precision": precision,
         }
-        self.checkpoint, self.threads = checkpoint, threads
+        self.checkpoint, self.threads, self.device = checkpoint, threads, device
         self.hierarchy: MultigridHierarchy | None = None
         self._net: Any = None
         self._petsc: list[Any] = []
@@ -542,7 +548,7 @@ class MultigridPreconditioner(Preconditioner):
     def network(self) -> Any:
         """The learned prolongation network (loaded on first use, then kept)."""
         if self._net is None:
-            self._net = load_network(self.checkpoint)
+            self._net = load_network(self.checkpoint, self.device)
         return self._net
 
     def _setup(self, system: LinearSystem) -> None:
@@ -616,6 +622,8 @@ class Multigrid(Solver):
     galerkin, precision
         How coarse operators are formed and the learned network's arithmetic; see
         ``MultigridHierarchy``.
+    device : str
+        Where the learned network runs during set-up ("cpu" or "cuda").
     dtol : float, optional
         Stationary cycling stops as diverged once the residual exceeds ``dtol · ||b||``.
 
@@ -644,8 +652,11 @@ class Multigrid(Solver):
         galerkin: str = "matrix",
         precision: str = "float32",
         dtol: float | None = 1e5,
+        device: str = "cpu",
     ) -> None:
         super().__init__(rtol=rtol, atol=atol, maxiter=maxiter, dtol=dtol)
+        check_device(device)
+        self.device = device
         if krylov not in KRYLOV:
             raise ValueError(f"unknown krylov {krylov!r}; known: {', '.join(KRYLOV)}")
         for value, known, what in (
@@ -666,7 +677,8 @@ class Multigrid(Solver):
         if krylov != "none":
             self.requires_spd = True
             # fails here, early, on a non-symmetric cycle (presmooth != postsmooth)
-            self.preconditioner = MultigridPreconditioner(checkpoint=checkpoint, **self.options)
+            self.preconditioner = MultigridPreconditioner(checkpoint=checkpoint, device=device,
+                                                          **self.options)  # fmt: skip
         self._inner: Solver | None = None
         self._mg: MultigridHierarchy | None = None
         self._net: Any = None
@@ -674,7 +686,7 @@ class Multigrid(Solver):
     def hierarchy(self, system: LinearSystem) -> MultigridHierarchy:
         """Build the hierarchy for ``system`` (needs its stencil)."""
         if self.options["prolongation"] == "learned" and self._net is None:
-            self._net = load_network(self.checkpoint)
+            self._net = load_network(self.checkpoint, self.device)
         return MultigridHierarchy(
             system.A, structured_stencil(system), net=self._net,
             symmetric=self.symmetric or self.krylov != "none", **self.options,

@@ -54,7 +54,13 @@ import numpy as np
 import torch
 
 from pdesolve.linalg.torch_ops import StencilOperator
-from pdesolve.nn.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from pdesolve.nn.checkpoint import (
+    capture_rng,
+    check_device,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from pdesolve.nn.dcdm_cnn import DCDMNet
 from pdesolve.train.ritz import load_split, write_ritz_dataset
 
@@ -90,10 +96,11 @@ DEFAULTS: dict[str, Any] = {
     "boundary": "open_top", "samples": 2000, "lanczos_steps": 400, "chunk": 200,
     "val_fraction": 0.1, "batch": 10, "lr": 1e-3, "epochs": 1000, "minutes": 12.0, "seed": 0,
     "channels": 16, "pre": 2, "coarse": 3, "post": 2, "bias": 0, "levels": 1,
-    "loss": "energy", "fluid_only": 1, "round_samples": 0, "clock": "cpu",
+    "loss": "energy", "fluid_only": 1, "round_samples": 0, "clock": "cpu", "device": "cpu",
 }  # fmt: skip
 #: settings of runs made before an option existed (so that ``--resume`` reproduces them)
-LEGACY = {"loss": "residual", "fluid_only": 0, "round_samples": 0, "clock": "wall", "levels": 1}
+LEGACY = {"loss": "residual", "fluid_only": 0, "round_samples": 0, "clock": "wall", "levels": 1,
+          "device": "cpu"}  # fmt: skip
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 LOSSES = ("residual", "energy")
 
@@ -109,6 +116,7 @@ def train(out: str | Path, resume: bool = False, **overrides: Any) -> dict[str, 
         cfg = {**LEGACY, **ckpt["config"]["train"]}
         cfg["minutes"] = overrides.get("minutes", cfg["minutes"])
         cfg["epochs"] = overrides.get("epochs", cfg["epochs"])
+        cfg["device"] = overrides.get("device", cfg["device"])
     else:
         unknown = set(overrides) - set(DEFAULTS)
         if unknown:
@@ -120,6 +128,8 @@ def train(out: str | Path, resume: bool = False, **overrides: Any) -> dict[str, 
         raise ValueError(f"unknown loss {cfg['loss']!r}; known: {', '.join(LOSSES)}")
     if cfg["clock"] not in CLOCKS:
         raise ValueError(f"unknown clock {cfg['clock']!r}; known: {', '.join(CLOCKS)}")
+    check_device(cfg["device"])
+    device = torch.device(cfg["device"])
     clock = CLOCKS[cfg["clock"]]
     torch.manual_seed(cfg["seed"])
     problem = PressurePoisson(
@@ -128,7 +138,7 @@ def train(out: str | Path, resume: bool = False, **overrides: Any) -> dict[str, 
     )  # fmt: skip
     system = problem.discretize()
     grid = system.metadata["grid_shape"]
-    mask = torch.as_tensor(system.metadata["fluid_mask"], dtype=torch.float32)
+    mask = torch.as_tensor(system.metadata["fluid_mask"], dtype=torch.float32, device=device)
     data_dir = out / "data"
     if not (data_dir / "meta.json").is_file():
         print(f"writing Ritz dataset to {data_dir} ...", flush=True)
@@ -145,15 +155,16 @@ def train(out: str | Path, resume: bool = False, **overrides: Any) -> dict[str, 
     if has_energy:
         train_np, train_e = load_split(data_dir, "train", energy=True)
         val_np, val_e = load_split(data_dir, "val", energy=True)
-        train_e, val_e = torch.as_tensor(train_e), torch.as_tensor(val_e)
+        train_e = torch.as_tensor(train_e, device=device)
+        val_e = torch.as_tensor(val_e, device=device)
     else:
         train_np, val_np = load_split(data_dir, "train"), load_split(data_dir, "val")
         train_e = val_e = None
-    train_b = torch.as_tensor(train_np).reshape((-1,) + grid)
-    val_b = torch.as_tensor(val_np).reshape((-1,) + grid)
-    A = StencilOperator(system.stencil, dtype=torch.float32)
+    train_b = torch.as_tensor(train_np, device=device).reshape((-1,) + grid)
+    val_b = torch.as_tensor(val_np, device=device).reshape((-1,) + grid)
+    A = StencilOperator(system.stencil, dtype=torch.float32, device=cfg["device"])
     model = DCDMNet(cfg["dim"], cfg["channels"], cfg["pre"], cfg["coarse"], cfg["post"],
-                    bool(cfg.get("bias", 1)), cfg["levels"])  # fmt: skip
+                    bool(cfg.get("bias", 1)), cfg["levels"]).to(device)  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     gen = torch.Generator().manual_seed(cfg["seed"])
     history: list[dict[str, float]] = []
