@@ -11,7 +11,7 @@ run: setup
 	$(PY) -m pdesolve compare
 
 test: setup
-	$(VENV)/bin/ruff check pdesolve tests experiments data examples
+	$(VENV)/bin/ruff check pdesolve tests experiments scripts examples
 	$(PY) -m pytest -q
 	$(VENV)/bin/mkdocs build --strict --quiet
 
@@ -19,7 +19,7 @@ docs: setup
 	$(VENV)/bin/mkdocs build --strict
 
 lint: setup
-	$(VENV)/bin/ruff check pdesolve tests experiments data examples
+	$(VENV)/bin/ruff check pdesolve tests experiments scripts examples
 
 bench: setup
 	$(PY) experiments/baselines/run.py

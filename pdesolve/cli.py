@@ -22,8 +22,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from pdesolve.io import versions
+from pdesolve.resources import config_dir
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = config_dir()  # package data (pdesolve/configs)
 #: the three kinds of run and the config group that picks each one's method
 KINDS = {"solve": "solver", "fit": "fit", "recover": "recover"}
 RESULT_KEYS = (

@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+from pdesolve.resources import config_dir
+
+CONFIG_DIR = config_dir()  # package data (pdesolve/configs)
 FIELDS = (
     "problem", "size", "unknowns", "solver", "method", "options", "status", "converged",
     "reason", "iterations", "setup_time", "solve_time", "total_time", "relative_residual",

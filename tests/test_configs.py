@@ -4,15 +4,15 @@ whose keys and defaults equal its constructor's signature."""
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 import pdesolve
+from pdesolve.resources import config_dir
 from pdesolve.solvers import PRECONDITIONERS, SOLVERS
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = config_dir()
 
 
 def _defaults(factory) -> dict:
@@ -67,4 +67,4 @@ def test_every_config_names_a_registered_entry():
     pdesolve.list_preconditioners()
     for group, registry in (("solver", SOLVERS), ("preconditioner", PRECONDITIONERS)):
         for path in sorted((CONFIGS / group).glob("*.yaml")):
-            assert path.stem in registry, f"configs/{group}/{path.name} names no registered one"
+            assert path.stem in registry, f"{group}/{path.name} names no registered one"

@@ -7,10 +7,10 @@ directions, so each step keeps at most a fraction ``1 − cos²_A(q, e)`` of the
 error on the residuals the iteration produces. This script measures that angle (with a sparse LU
 for ``A⁻¹r``) at every iteration.
 
-Part A (no training): the first 2D model (``data/dcdm/run2d/model.pt``, 64², trained with the
+Part A (no training): the first 2D model (``runs/run2d/model.pt`` here, 64², trained with the
 paper's residual loss) on an unseen 64² obstacle box; the 128² 2D model trained with the energy
-loss on Ritz data only (``data/dcdm/run2d128/model.pt``) and after its on-policy stage (the
-shipped ``dcdm2d.pt``); the shipped 3D model (``dcdm3d.pt``, 32³); each on an unseen box.
+loss on Ritz data only (``runs/run2d128/model.pt``) and after its on-policy stage (the
+shipped 2D model); the shipped 3D model (32³); each on an unseen box.
 Part B (a controlled ablation, about 4 CPU-minutes): two 2D 32² models trained on the SAME Ritz data
 for the same 12 epochs, one with the paper's residual loss ``||b − αAq||²`` and one with the energy
 loss ``1 − cos²_A(q, A⁻¹b)`` (``pdesolve.train.dcdm_training``), evaluated on unseen 32² boxes.
@@ -42,9 +42,9 @@ from pdesolve.solvers.fcg import conjugate_directions
 
 HERE = Path(__file__).resolve().parent
 #: the first 2D model (64², the paper's residual loss), kept in its training run's folder
-FIRST_2D_MODEL = DEFAULT_MODELS[2].parent / "run2d" / "model.pt"
+FIRST_2D_MODEL = HERE / "runs" / "run2d" / "model.pt"
 #: the shipped 2D model's first stage (Ritz data only, before experiments/dcdm/onpolicy.py)
-RITZ_2D_MODEL = DEFAULT_MODELS[2].parent / "run2d128" / "model.pt"
+RITZ_2D_MODEL = HERE / "runs" / "run2d128" / "model.pt"
 
 
 def trace(system, model, memory: int | None, maxiter: int = 200, rtol: float = 1e-6) -> dict:
@@ -70,8 +70,8 @@ def trace(system, model, memory: int | None, maxiter: int = 200, rtol: float = 1
 def part_a(rows: list[dict], traces: dict) -> None:
     cases = [("2D residual-loss model (run2d/model.pt)", 2, 64, FIRST_2D_MODEL),
              ("2D energy-loss model, Ritz data only (run2d128/model.pt)", 2, 128, RITZ_2D_MODEL),
-             ("2D shipped model, + on-policy stage (dcdm2d.pt)", 2, 128, DEFAULT_MODELS[2]),
-             ("3D energy-loss model (dcdm3d.pt)", 3, 32, DEFAULT_MODELS[3])]  # fmt: skip
+             ("2D shipped model, + on-policy stage (dcdm2d)", 2, 128, DEFAULT_MODELS[2]),
+             ("3D energy-loss model (dcdm3d)", 3, 32, DEFAULT_MODELS[3])]  # fmt: skip
     for label, dim, n, path in cases:
         if not path.is_file():
             print(f"skipping {label}: {path} missing")

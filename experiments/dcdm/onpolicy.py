@@ -1,21 +1,22 @@
 """On-policy fine-tuning of the 2D DCDM model: train on the iteration's own residuals too.
 
-With the model trained on Ritz data alone (``data/dcdm/run2d128``) the paper's DCDM(k = 2)
-stalls once the residual concentrates in the fluid rows under the air boundary, a kind of
-residual absent from the Ritz training data (``results/results2d.md``). This step (ours, not the
-paper's; it made the shipped ``data/dcdm/dcdm2d.pt``) collects the normalised residuals that
-DCDM(k = 2) produces on the TRAINING box, for right-hand
-sides taken from the Ritz training split (validation: residuals from the validation split),
-computes their energies ``rᵀA⁻¹r`` with a sparse LU, adds them to the Ritz data and resumes
-training from the shipped checkpoint with the same loss and optimiser. ``--passes`` repeats
+With the model trained on Ritz data alone (``runs/run2d128``) the paper's DCDM(k = 2) stalls
+once the residual concentrates in the fluid rows under the air boundary, a kind of residual
+absent from the Ritz training data (``results/results2d.md``). This step (ours, not the paper's;
+it made the shipped 2D model, package data ``pdesolve/data/dcdm/dcdm2d/``) collects the
+normalised residuals that DCDM(k = 2) produces on the TRAINING box, for right-hand sides taken
+from the Ritz training split (validation: residuals from the validation split), computes their
+energies ``rᵀA⁻¹r`` with a sparse LU, adds them to the Ritz data and resumes training from the
+first stage's checkpoint with the same loss and optimiser. ``--passes`` repeats
 collect-and-train with the fine-tuned network (each pass on the previous pass's data plus new
 residuals). Then it runs DCDM(k = 2), plain and safeguarded, on unseen 128² boxes.
 
-    python experiments/dcdm/onpolicy.py --out data/dcdm/run2d128_onpolicy   # ~6 CPU-min per pass
-    cp data/dcdm/run2d128_onpolicy/model.pt data/dcdm/dcdm2d.pt
+    python experiments/dcdm/onpolicy.py --out runs/dcdm2d     # any new folder; ~6 CPU-min per pass
+    cp runs/dcdm2d/{model.pt,config.json,log.csv} pdesolve/data/dcdm/dcdm2d/   # to ship it
 
-Needs the first stage's Ritz data (``data/dcdm/run2d128/data``, git-ignored: retraining that
-stage writes it). Writes ``--out``/model.pt (the final weights) and ``results/onpolicy.md``.
+Needs the first stage's checkpoint and Ritz data (``--run``, default ``runs/run2d128`` here; its
+``data/`` is git-ignored: retraining that stage writes it). Writes ``--out``/model.pt (the final
+weights) and ``results/onpolicy.md``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from pdesolve.train.dcdm_training import train
 from pdesolve.train.ritz import load_split
 
 HERE = Path(__file__).resolve().parent
-RUN = HERE.parents[1] / "data" / "dcdm" / "run2d128"
+RUN = HERE / "runs" / "run2d128"
 
 
 def residuals_of_dcdm(system, model, rhs: np.ndarray, iterations: int, every: int) -> np.ndarray:
@@ -139,7 +140,7 @@ def main() -> None:
             rows.append(f"| {cfg['n']}² obstacles {seed} | {label} | {cells[0]} | {cells[1]} | "
                         f"{cg.iterations} |")  # fmt: skip
             print(rows[-1], flush=True)
-    text = ["# On-policy fine-tuning of the 2D DCDM model (made data/dcdm/dcdm2d.pt)\n",
+    text = ["# On-policy fine-tuning of the 2D DCDM model (made the shipped 2D model)\n",
             f"Command: `python experiments/dcdm/onpolicy.py --out ... --passes {args.passes} "
             f"--solves {args.solves} --iterations {args.iterations} --every {args.every} "
             f"--rounds {args.rounds}`\n", *[f"- {x}" for x in log], "", *rows]  # fmt: skip

@@ -2,13 +2,13 @@
 2D and 3D MAC pressure systems, at rtol 1e-6 on the relative true residual (one rule for every
 solver), plus the per-iteration benchmark against PETSc CG+GAMG.
 
-The models are the shipped ``data/dcdm/dcdm3d.pt`` (trained on ONE 32³ box with 4 random
-obstacles, seed 0) and ``data/dcdm/dcdm2d.pt`` (ONE 128² obstacle box, seed 0). They are applied,
+The models are the shipped ones (package data ``pdesolve/data/dcdm/dcdm{3,2}d/``), trained on
+ONE 32³ box with 4 random obstacles, seed 0, and on ONE 128² obstacle box, seed 0. They are applied,
 fully convolutionally, to unseen systems: the empty box, a box with a sphere (disk), boxes with
 obstacles drawn with seeds 101 and 102, at the training size and larger. Iterations to rtol 1e-4
 (the paper's tolerance) are read off the same residual histories. Wall times include network
-inference and exclude training (reported apart, in ``data/dcdm/run*/log.csv``). One thread for
-torch and PETSc; the benchmark uses process CPU times.
+inference and exclude training (reported apart, in the ``log.csv`` beside each model). One
+thread for torch and PETSc; the benchmark uses process CPU times.
 
     python experiments/dcdm/run.py --dim 3 --sizes 32 64                 # ~20 CPU-min
     python experiments/dcdm/run.py --dim 3 --sizes 128 --geometries obstacles101 --append

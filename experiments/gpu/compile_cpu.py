@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import pdesolve.nn.dcdm_cnn as dcdm_cnn  # noqa: E402
 from pdesolve.io import markdown_table  # noqa: E402
+from pdesolve.solvers.dcdm_network import DEFAULT_MODELS  # noqa: E402
 
 
 def median_seconds(fn, x, repeats: int = 15) -> float:
@@ -41,7 +42,7 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = []
     for dim, n in ((2, 128), (3, 32)):
-        model = dcdm_cnn.load_dcdm_model(ROOT / "data" / "dcdm" / f"dcdm{dim}d.pt")
+        model = dcdm_cnn.load_dcdm_model(DEFAULT_MODELS[dim])
         x = torch.randn((1, 1) + (n,) * dim, generator=torch.Generator().manual_seed(0))
         eager = median_seconds(model, x)
         onednn = dcdm_cnn._mkldnn_ok

@@ -5,7 +5,7 @@ seeded N(0,1) error) with the learned and the black-box prolongation. Reports th
 problems where learned < black-box, overall and per consecutive set of ``--set-size`` seeds::
 
     python experiments/learned_multigrid/fresh_seeds.py --first 3000 --count 100 \
-        [--checkpoint data/learned_multigrid/prolongation.pt] [--n 63] [--out FILE.md]
+        [--checkpoint pdesolve/data/learned_multigrid/prolongation.pt] [--n 63] [--out FILE.md]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ to CG + GAMG on the same problem. One process, one thread (``OMP_NUM_THREADS=1``
 
 Cases (``--quick`` shrinks every size so that the whole run takes seconds):
 
-* 1023² log-normal diffusion (bilinear FE, sigma 1, seed 0; ``configs/problem/diffusion2d.yaml``):
+* 1023² log-normal diffusion (bilinear FE, sigma 1, seed 0; ``problem/diffusion2d.yaml``):
   petsc_cg + ICC(0), + GAMG, + PCMG with the black-box and the learned prolongation
   (``get_preconditioner("multigrid", prolongation=...)``);
 * 96³ Poisson (7-point FD): petsc_cg + ICC(0), + GAMG;

@@ -11,8 +11,8 @@ convolutions and ≈ 97.5k parameters of the paper's N = 64 model; (3, 5, 3) is 
 level ℓ pools level ℓ − 1 and runs ``coarse`` residual pairs; on the way back each level adds the
 upsampled level below and runs one more residual pair. Each level doubles the receptive field of
 its convolutions: with one level the network sees ±22 (N = 64 layout) to ±34 cells (N = 128),
-too few to tell the smoothest modes of a 128² box apart (the 2D model,
-data/dcdm/run2d128_onelevel/, stalled); ``levels=1`` is exactly the paper's network (same
+too few to tell the smoothest modes of a 128² box apart (the 2D model
+experiments/dcdm/runs/run2d128_onelevel/ stalled); ``levels=1`` is exactly the paper's network (same
 parameters and state-dict keys).
 Fields whose size is not a multiple of ``2**levels`` are zero-padded before pooling and cropped
 after, so a model trained on one grid runs on any other grid of the same dimension.
@@ -85,7 +85,8 @@ class DCDMNet(nn.Module):
     bias : convolution biases (the paper's Keras model has them). Without them the network is
         positively homogeneous, ``f(c r) = c f(r)`` for ``c > 0``, and ``f(0) = 0``: the shipped
         2D model uses ``bias=False`` because a first model with biases became dominated by its
-        input-independent part ``f(0)`` and made DCDM(k=2) stagnate (data/dcdm/run2d_bias/).
+        input-independent part ``f(0)`` and made DCDM(k=2) stagnate
+        (experiments/dcdm/runs/run2d_bias/).
     """
 
     def __init__(

@@ -26,14 +26,20 @@ def list_problems() -> list[str]:
 
 # register the families (import order = registration order)
 from pdesolve.problems import (  # noqa: E402, F401
+    allen_cahn,
+    burgers,
     diffusion,
+    diffusion_inverse,
+    heat,
     inverse,
     laplace_eigen,
     low_regularity,
     mesh_poisson,
     oscillatory,
     poisson,
+    poisson_holes,
     pressure,
+    wave,
 )
 
 __all__ = ["PROBLEMS", "Problem", "get_problem", "list_problems"]

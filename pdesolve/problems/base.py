@@ -43,6 +43,9 @@ class Problem(ABC):
     """
 
     name: str = "problem"
+    #: ``"stationary"`` or ``"time_dependent"`` (see ``pdesolve.problems.time_dependent``), so
+    #: generic code can branch without isinstance checks
+    kind: str = "stationary"
     dim: int
     domain: Domain
 

@@ -5,7 +5,7 @@ Dirichlet nodes are the vertices of the mesh's boundary facets, or of a named ce
 come from a manufactured solution (``solution=``, see ``pdesolve.problems.manufactured``).
 
 >>> from pdesolve import get_problem
->>> p = get_problem("mesh_poisson")  # the shipped sample mesh, data/meshes/disk.msh
+>>> p = get_problem("mesh_poisson")  # the shipped sample mesh (package data: meshes/disk.msh)
 >>> system = p.discretize()
 >>> system.geometry.cells.shape[1], system.size > 100
 (3, True)
@@ -35,19 +35,18 @@ from pdesolve.problems import PROBLEMS
 from pdesolve.problems.base import Problem, gradient, to_numpy_fn
 from pdesolve.problems.domains import Domain
 from pdesolve.problems.manufactured import make_solution
+from pdesolve.resources import data_dir
 
 if TYPE_CHECKING:  # meshio is imported where it is used: pdesolve imports without it
     import meshio
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-SAMPLE_MESH = DATA_DIR / "meshes" / "disk.msh"
+#: the shipped sample mesh (package data; made by scripts/make_disk_mesh.py)
+SAMPLE_MESH = data_dir() / "meshes" / "disk.msh"
 
 
-def _resolve(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if not path.exists() and not path.is_absolute() and (DATA_DIR.parent / path).exists():
-        return DATA_DIR.parent / path  # a repository-relative path such as data/meshes/disk.msh
-    return path
+def _resolve(path: str | os.PathLike | None) -> Path:
+    """The mesh file (``None``: the shipped sample mesh)."""
+    return SAMPLE_MESH if path is None else Path(path)
 
 
 class MeshDomain(Domain):
@@ -85,7 +84,7 @@ class MeshPoissonProblem(Problem):
 
     def __init__(
         self,
-        mesh: str | os.PathLike | meshio.Mesh = SAMPLE_MESH,
+        mesh: str | os.PathLike | meshio.Mesh | None = None,
         solution: str = "exponential",
         boundary: str | None = None,
         refine: int = 0,
@@ -94,7 +93,7 @@ class MeshPoissonProblem(Problem):
         import meshio
 
         super().__init__(
-            mesh=str(mesh) if not isinstance(mesh, meshio.Mesh) else "<meshio.Mesh>",
+            mesh=str(_resolve(mesh)) if not isinstance(mesh, meshio.Mesh) else "<meshio.Mesh>",
             solution=solution, boundary=boundary, refine=refine, frequency=frequency,
         )  # fmt: skip
         m = mesh if isinstance(mesh, meshio.Mesh) else read_mesh(_resolve(mesh))

@@ -98,6 +98,16 @@ from pdesolve.solvers import (  # noqa: E402, F401
     scipy_cg,
 )
 
+
+def _install_for_references() -> None:
+    """The problems' reference solvers (heat steps, FEM solves) use these solver objects."""
+    from pdesolve.problems.time_dependent import use_linear_solvers
+
+    use_linear_solvers(get_solver)
+
+
+_install_for_references()
+
 __all__ = [
     "PRECONDITIONERS",
     "SOLVERS",

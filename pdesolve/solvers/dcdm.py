@@ -57,7 +57,7 @@ class DCDM(FCG):
     Parameters
     ----------
     model : DCDMNet / torch module, checkpoint path, "identity", callable on flat vectors, or
-        None for the shipped model of the system's dimension (``data/dcdm/dcdm{2,3}d.pt``)
+        None for the shipped model of the system's dimension (package data, dcdm{2,3}d/model.pt)
     memory : directions kept for A-orthogonalisation (2 in the paper; None: all)
     residual : "true" (recompute ``b - Ax`` each iteration, the paper's choice) or "recursive"
     restart : clear the memory every ``restart`` iterations (None: only on breakdown)

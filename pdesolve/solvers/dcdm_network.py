@@ -19,7 +19,6 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,10 +26,11 @@ import torch
 
 from pdesolve.linalg.system import InvalidSystemError, LinearSystem
 from pdesolve.nn.checkpoint import check_device
+from pdesolve.resources import data_dir
 from pdesolve.solvers.preconditioner import PRECONDITIONERS, Preconditioner
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "dcdm"
-DEFAULT_MODELS = {2: DATA / "dcdm2d.pt", 3: DATA / "dcdm3d.pt"}
+#: the shipped models, package data (pdesolve/data/dcdm/dcdm{2,3}d/ with their configs and logs)
+DEFAULT_MODELS = {d: data_dir() / "dcdm" / f"dcdm{d}d" / "model.pt" for d in (2, 3)}
 
 
 def system_grid(system: LinearSystem) -> tuple[tuple[int, ...], np.ndarray | None, bool]:

@@ -51,6 +51,7 @@ from pdesolve.discretize.prolongation import (
 )
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.nn.checkpoint import check_device
+from pdesolve.resources import data_dir
 from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import Solver, SolveResult
 from pdesolve.solvers.driver import IterationDriver
@@ -62,10 +63,8 @@ CYCLES = ("V", "W", "F")
 KRYLOV = ("none", "cg", "petsc_cg")
 GALERKIN = ("matrix", "stencil")
 PRECISIONS = ("float32", "float64")
-#: the shipped learned prolongation (see data/learned_multigrid/README.md)
-DEFAULT_CHECKPOINT = (
-    Path(__file__).resolve().parents[2] / "data" / "learned_multigrid" / "prolongation.pt"
-)
+#: the shipped learned prolongation, package data (see pdesolve/data/learned_multigrid/README.md)
+DEFAULT_CHECKPOINT = data_dir() / "learned_multigrid" / "prolongation.pt"
 
 
 def stencil_from_csr(A: sp.spmatrix, n: int) -> np.ndarray:

@@ -408,13 +408,12 @@ def test_bad_configuration_is_refused():
 
 def test_optimizer_configs_build_and_step():
     """configs/optimizer/*.yaml build through make_optimizer and all take a step via take_step."""
-    from pathlib import Path
-
     from omegaconf import OmegaConf
 
+    from pdesolve.resources import config_dir
     from pdesolve.train.optimizers import make_optimizer, take_step
 
-    root = Path(__file__).resolve().parents[2] / "configs" / "optimizer"
+    root = config_dir() / "optimizer"
     net = tiny_net(4)
     x = torch.randn(8, 2, dtype=DT, generator=torch.Generator().manual_seed(10))
 

@@ -15,6 +15,8 @@ from pdesolve.nn.dcdm_cnn import DCDMNet
 from pdesolve.solvers.dcdm import DEFAULT_MODELS
 from pdesolve.train.dcdm_training import dcdm_loss, energy_loss
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def _cg_history(A, b, iters):
     x, r = np.zeros_like(b), b.copy()
@@ -135,7 +137,7 @@ def test_shipped_2d_model_beats_cg_on_unseen_obstacles():
     the paper's DCDM(k=2) < 1/4 of CG's iterations to rtol 1e-6 (measured 22 vs CG's 634; the
     first-stage model, trained on Ritz data only, stalls near 6e-2: see results/results2d.md).
     """
-    assert DEFAULT_MODELS[2].is_file(), "the shipped 2D model data/dcdm/dcdm2d.pt is missing"
+    assert DEFAULT_MODELS[2].is_file(), "the shipped 2D model is missing"
     s = pdesolve.get_problem("pressure_poisson", dim=2, n=128, geometry="obstacles",
                              seed=101).discretize()  # fmt: skip
     dcdm = pdesolve.solve(s, method="dcdm", rtol=1e-6, memory=2, maxiter=300)
@@ -196,11 +198,11 @@ def test_petsc_fcg_with_identity_is_our_fcg(system2d):
 
 
 def test_petsc_route_with_network_matches_our_dcdm():
-    # the first 2D network (64², data/dcdm/run2d) as a PETSc shell preconditioner inside KSPFCG
+    # the first 2D network (64², experiments/dcdm/runs/run2d) as a PETSc shell PC inside KSPFCG
     # and KSPGCR, on an unseen 32² obstacle box: the same true-residual rule is met, and KSPFCG
     # keeping every direction takes our DCDM's iterations (full memory: this residual-loss model
     # stalls with k = 2)
-    model = str(DEFAULT_MODELS[2].parent / "run2d" / "model.pt")
+    model = str(ROOT / "experiments" / "dcdm" / "runs" / "run2d" / "model.pt")
     s = pdesolve.get_problem("pressure_poisson", dim=2, n=32, geometry="obstacles",
                              seed=103).discretize()  # fmt: skip
     ours = pdesolve.solve(s, method="dcdm", model=model, memory=None, rtol=1e-6, maxiter=200)
@@ -220,7 +222,7 @@ def test_shipped_3d_model_on_unseen_obstacles():
     """The issue's bar: DCDM < 1/4 of CG's iterations to rtol 1e-6 on an unseen 32³ system,
     with the paper's iteration (memory k = 2, no safeguard); measured 36 vs CG's 234.
     """
-    assert DEFAULT_MODELS[3].is_file(), "the shipped 3D model data/dcdm/dcdm3d.pt is missing"
+    assert DEFAULT_MODELS[3].is_file(), "the shipped 3D model is missing"
     s = pdesolve.get_problem("pressure_poisson", dim=3, n=32, geometry="obstacles",
                              seed=101).discretize()  # training used seed 0
     dcdm = pdesolve.solve(s, method="dcdm", memory=2, rtol=1e-6, maxiter=200)

@@ -228,7 +228,7 @@ def test_untrained_network_with_skip_is_blackbox_in_the_interior() -> None:
 def test_shipped_learned_prolongation_against_blackbox() -> None:
     # The acceptance criterion: learned V(1,1) factor below black-box's on >= 80% of 20 seeded
     # log-normal problems at n = 63. Measured with the shipped checkpoint (fine-tuned with the
-    # S C S loss, data/learned_multigrid/README.md) on seed sets never used for model choice:
+    # S C S loss; see its README.md beside it) on seed sets never used for model choice:
     # 90/100 on seeds 4000-4099 (every set of 20 at >= 17), 91/100 on these seeds 2000-2099
     # (36/40 here, 18/20 on the first 20), mean ratio 0.91, worst 1.09. The first checkpoint
     # (stage 1 alone) had 83-84/100 with sets of 20 down to 14/20, so the thresholds below are
