@@ -63,9 +63,13 @@ def test_cpu_mode_runs_without_optional_deps_and_writes_its_table(tmp_path):
         "pinn_raf_agree", "pinn_raf_train", "dcdm2d_inference", "dcdm2d_solve",
         "dcdm3d_inference", "dcdm3d_solve", "prolongation_net", "firenet", "curveball_step",
         "unet_forward", "unet_train_step", "dcdm_trainer_step", "prolongation_trainer",
-        "imbalance_trainer_step", "checkpoint_cross_device",
+        "imbalance_trainer_step", "checkpoint_cross_device", "dcdm3d_time_to_solution",
     }  # fmt: skip
     assert expected <= set(rows)
+    tts = [r for r in record["rows"] if r["component"] == "dcdm3d_time_to_solution"]
+    assert {(r["vectors"], r["precision"]) for r in tts} == {
+        ("device", "float32"), ("device", "tf32"), ("host", "float32")}
+    assert all(r["device"] == "cpu" and r["iterations"] < 300 for r in tts)
     assert all(r["sanity"] and "ERROR" not in r["note"] for r in record["rows"])
     # one device: nothing to compare, except the checkpoint round trip
     others = [r for r in record["rows"] if r["component"] != "checkpoint_cross_device"]

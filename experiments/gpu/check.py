@@ -52,6 +52,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "firenet_restarts": 40, "firenet_agree_restarts": 4, "curveball_points": 4096,
         "curveball_width": 64, "curveball_steps": 6, "unet_side": 256, "unet_batch": 8,
         "train_dcdm_n": 128, "train_batch": 8, "imbalance_batch": 512, "repeats": 5,
+        "tts_sizes": [128, 256], "tts_precisions": ["float32", "tf32", "bfloat16"],
+        "tts_maxiter": 600, "tts_host_sizes": [128],
     },
     "tiny": {
         "pinn_steps": 10, "pinn_agree_steps": 5, "pinn_batch": 64, "pinn_width": 8,
@@ -60,13 +62,34 @@ SIZES: dict[str, dict[str, Any]] = {
         "firenet_restarts": 4, "firenet_agree_restarts": 2, "curveball_points": 128,
         "curveball_width": 8, "curveball_steps": 3, "unet_side": 32, "unet_batch": 1,
         "train_dcdm_n": 32, "train_batch": 2, "imbalance_batch": 32, "repeats": 2,
+        "tts_sizes": [8], "tts_precisions": ["float32", "tf32"], "tts_maxiter": 300,
+        "tts_host_sizes": [8],
     },
 }  # fmt: skip
+
+#: the columns of the markdown table (the JSON keeps every field of every row)
+COLUMNS = ("component", "size", "dtype", "cuda_s", "cpu_s", "speedup", "difference", "tolerance",
+           "agree", "sanity", "note")  # fmt: skip
+TTS_COLUMNS = ("size", "device", "precision", "vectors", "matvec", "iterations", "setup_s",
+               "inference_s", "peak_gib", "cpu_gamg_s", "ratio_to_gamg", "sanity")  # fmt: skip
 
 #: agreement tolerances (relative, unless the row says otherwise)
 TOL_F64 = 1e-9  # float64 computations of a few dozen steps
 TOL_F32 = 1e-4  # float32 with TF32 off
 TOL_ITER = 1e-3  # residual histories of float32-network iterations (the first few iterations)
+
+
+def gamg_reference() -> dict[int, float]:
+    """Wall seconds (set-up + solve) of PETSc CG+GAMG to rtol 1e-6 on the unseen obstacle box
+    (seed 101), per 3D size, measured on the CPU machine (experiments/dcdm/results)."""
+    import csv
+
+    path = ROOT / "experiments" / "dcdm" / "results" / "results3d.csv"
+    if not path.is_file():
+        return {}
+    with path.open() as fh:
+        return {int(r["n"]): float(r["wall_s"]) for r in csv.DictReader(fh)
+                if r["method"] == "gamg_pcg" and r["geometry"] == "obstacles101"}  # fmt: skip
 
 
 def device_report() -> str:
@@ -507,6 +530,64 @@ class Check:
                  times, diff, TOL_F32, bool(torch.isfinite(grads[self.pairs[0][0]]).all()),
                  "Procrustean feature mixing + CE + SGD; gradient compared")  # fmt: skip
 
+    def dcdm_time_to_solution(self) -> None:
+        """DCDM's time to solution on the unseen 128³ (and 256³) obstacle box of the DCDM
+        results, vectors on the device, for each inference precision; plus the host-vector
+        loop (one residual to the device and one direction back per iteration) at 128³. Only
+        the GPU half runs (a CPU DCDM solve at 128³ takes 25 minutes); the reference is PETSc
+        CG+GAMG on the same system, measured on the CPU machine (results3d.csv)."""
+        s = self.s
+        role, dev = self.pairs[0]
+        ref = gamg_reference()
+        for n in s["tts_sizes"]:
+            # DCDMNet at n³: ~12 live float32 activations of 16 channels, plus the vectors
+            need = 12 * 16 * 4 * n**3 + 20 * 8 * n**3
+            if dev.startswith("cuda"):
+                free, _ = torch.cuda.mem_get_info()
+                if need > 0.8 * free:
+                    self.row("dcdm3d_time_to_solution", f"{n}^3", "", {}, None, None, True,
+                             f"skipped: needs ~{need / 2**30:.0f} GiB, {free / 2**30:.0f} "
+                             "GiB free", device=dev)  # fmt: skip
+                    continue
+            t = time.perf_counter()
+            system = pdesolve.get_problem("pressure_poisson", dim=3, n=n, geometry="obstacles",
+                                          seed=101).discretize()  # fmt: skip
+            made = time.perf_counter() - t
+            runs = [("device", p) for p in s["tts_precisions"]]
+            runs += [("host", "float32")] if n in s["tts_host_sizes"] else []
+            for vectors, precision in runs:
+                solver = pdesolve.get_solver("dcdm", device=dev, dtype=precision,
+                                             vectors=vectors, rtol=1e-6,
+                                             maxiter=s["tts_maxiter"])  # fmt: skip
+                solver.setup(system)
+                sync(dev)
+                if dev.startswith("cuda"):
+                    torch.cuda.reset_peak_memory_stats()
+                t = time.perf_counter()
+                res = solver.solve(system.b)
+                sync(dev)
+                wall = time.perf_counter() - t
+                peak = (torch.cuda.max_memory_allocated() / 2**30
+                        if dev.startswith("cuda") else None)  # fmt: skip
+                setup = res.info["setup_time"]
+                ok = bool(res.converged and res.residual_norms[-1] <= 1e-6 * system.b_norm
+                          * (1 + 1e-9))  # fmt: skip
+                gamg = ref.get(n)
+                ratio = (wall + setup) / gamg if gamg else None
+                self.row(
+                    "dcdm3d_time_to_solution", f"{n}^3", precision, {role: wall}, None, None,
+                    ok, f"to rtol 1e-6, {res.iterations} its ({res.reason.name}), vectors "
+                    f"{vectors}, matvec {res.info.get('matvec', 'scipy')}; set-up {setup:.2f} s; "
+                    + (f"(set-up + solve) / CPU CG+GAMG {ratio:.2f}" if ratio else
+                       "no CPU CG+GAMG reference at this size"),
+                    device=dev, precision=precision, vectors=vectors,
+                    matvec=res.info.get("matvec", "scipy"), iterations=res.iterations,
+                    setup_s=setup, inference_s=res.info.get("inference_time"),
+                    peak_gib=peak, problem_seconds=made, cpu_gamg_s=gamg, ratio_to_gamg=ratio,
+                )  # fmt: skip
+                solver.close()
+            del system
+
     def checkpoints(self) -> None:
         """A checkpoint saved on one device loads on the other (and gives the same outputs)."""
         from pdesolve.nn.dcdm_cnn import DCDMNet, load_dcdm_model, save_dcdm_model
@@ -539,6 +620,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated components (default: all)")
     parser.add_argument("--gpu-device", default="cuda",
                         help="device of the GPU half (cpu: test the two-device path without one)")
+    parser.add_argument("--tts-sizes", default="",
+                        help="3D sizes of dcdm_tts, e.g. 128 (default: 128,256 with CUDA, 8 "
+                             "without)")  # fmt: skip
     args = parser.parse_args(argv)
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
@@ -554,8 +638,14 @@ def main(argv: list[str] | None = None) -> int:
         print("no CUDA device: running the CPU half only, at tiny sizes; no agreement checked",
               flush=True)
     check = Check(mode, pairs)
+    if args.tts_sizes:
+        try:
+            check.s = {**check.s, "tts_sizes": [int(v) for v in args.tts_sizes.split(",")]}
+        except ValueError:
+            parser.error(f"--tts-sizes takes comma-separated integers, got {args.tts_sizes!r}")
     components = {
         "pinn": check.pinn, "dcdm2d": lambda: check.dcdm(2), "dcdm3d": lambda: check.dcdm(3),
+        "dcdm_tts": check.dcdm_time_to_solution,
         "prolongation": check.prolongation, "firenet": check.firenet,
         "curveball": check.curveball, "unet": check.unet, "train_dcdm": check.train_dcdm,
         "train_prolongation": check.train_prolongation,
@@ -579,8 +669,10 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "check.json").write_text(json.dumps(record, indent=1, default=float) + "\n")
-    table = [{k: ("" if v is None else v) for k, v in r.items()
-              if k not in ("iterations",)} for r in check.rows]  # fmt: skip
+    table = [{k: ("" if r.get(k) is None else r[k]) for k in COLUMNS} for r in check.rows]
+    tts = [{k: ("" if r.get(k) is None else r[k]) for k in TTS_COLUMNS} | {
+        "seconds": r["cuda_s"] if r["cuda_s"] is not None else r["cpu_s"]}
+        for r in check.rows if r["component"] == "dcdm3d_time_to_solution"]  # fmt: skip
     failed = [r["component"] for r in check.rows if r["agree"] is False or not r["sanity"]]
     head = (f"# GPU check\n\n{report}\n\nMode: {mode} ({', '.join(devices)}); "
             f"{total:.1f} s in all; load average {load}; {torch.get_num_threads()} torch threads."
@@ -589,7 +681,13 @@ def main(argv: list[str] | None = None) -> int:
     if not two:
         head += "\nNo CUDA device was available: only the CPU half ran, at tiny sizes.\n"
     head += f"\nFailed: {', '.join(failed) if failed else 'none'}\n\n"
-    (out / "check.md").write_text(head + markdown_table(table))
+    body = markdown_table(table)
+    if tts:
+        body += ("\n## DCDM time to solution (rtol 1e-6, unseen 3D obstacle box)\n\n"
+                 "`seconds` is the solve; `ratio_to_gamg` is (set-up + solve) over PETSc CG+GAMG "
+                 "on the same system on the CPU machine (one core, "
+                 "experiments/dcdm/results/results3d.csv).\n\n" + markdown_table(tts))
+    (out / "check.md").write_text(head + body)
     print(f"wrote {out / 'check.json'} and {out / 'check.md'} ({total:.1f} s)", flush=True)
     return 1 if failed else 0
 

@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,11 +71,77 @@ def csr_to_torch(
     [1.0, 1.0]
     """
     A = sp.csr_matrix(A)
-    return torch.sparse_csr_tensor(
-        torch.as_tensor(A.indptr, dtype=torch.int64),
-        torch.as_tensor(A.indices, dtype=torch.int64),
-        torch.as_tensor(A.data),
-        size=A.shape,
-        dtype=dtype,
-        device=device,
-    )
+    A.sort_indices()
+    with warnings.catch_warnings():  # torch: "sparse CSR support is in beta state"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.as_tensor(A.indptr, dtype=torch.int64),
+            torch.as_tensor(A.indices, dtype=torch.int64),
+            torch.as_tensor(A.data),
+            size=A.shape,
+            dtype=dtype,
+            device=device,
+            check_invariants=False,
+        )
+
+
+#: how :class:`DeviceMatrix` applies ``A``
+MATVECS = ("auto", "stencil", "csr")
+
+
+class DeviceMatrix:
+    """``v -> A v`` on flat float64 torch vectors of one device, for iterations that keep their
+    vectors there: a :class:`StencilOperator` (``kind="stencil"``) or a torch sparse CSR matrix
+    (``"csr"``). ``"auto"`` takes the stencil when one is given and reproduces ``A`` (checked on
+    one random vector; a stencil left over from other values of ``A`` is not used), else CSR.
+
+    >>> import numpy as np
+    >>> from pdesolve.discretize.finite_difference import stencil_to_csr
+    >>> s = np.random.default_rng(0).normal(size=(4, 5, 3, 3))
+    >>> op = DeviceMatrix(stencil_to_csr(s), s)
+    >>> x = torch.ones(20, dtype=torch.float64)
+    >>> op.kind, bool(torch.allclose(op(x), torch.as_tensor(stencil_to_csr(s) @ np.ones(20))))
+    ('stencil', True)
+    """
+
+    def __init__(
+        self, A: sp.spmatrix, stencil: np.ndarray | None = None, device: str = "cpu",
+        kind: str = "auto",
+    ) -> None:  # fmt: skip
+        if kind not in MATVECS:
+            raise ValueError(f"unknown matvec {kind!r}; known: {', '.join(MATVECS)}")
+        A = sp.csr_matrix(A, dtype=np.float64)
+        n = A.shape[0]
+        fits = stencil is not None and _stencil_reproduces(A, np.asarray(stencil))
+        if kind == "stencil" and not fits:
+            raise ValueError(
+                "matvec='stencil' needs the system's stencil array, and one that reproduces A "
+                "(this system has none, or its stencil belongs to other values of A)"
+            )
+        self.kind = "stencil" if kind == "stencil" or (kind == "auto" and fits) else "csr"
+        self.n, self.device = n, torch.device(device)
+        if self.kind == "stencil":
+            self._stencil = StencilOperator(stencil, dtype=torch.float64, device=device)
+            self._shape = (1,) + self._stencil.grid_shape
+        else:
+            self._csr = csr_to_torch(A, device=device)
+
+    def __call__(self, v: Tensor) -> Tensor:
+        if self.kind == "stencil":
+            return self._stencil(v.reshape(self._shape)).reshape(-1)
+        return torch.mv(self._csr, v)
+
+
+def _stencil_reproduces(A: sp.csr_matrix, stencil: np.ndarray) -> bool:
+    """Whether ``stencil`` (grid + (3,)*d) applies as ``A`` to a random vector (rounding only)."""
+    dim = stencil.ndim // 2
+    if stencil.ndim != 2 * dim or dim < 1 or stencil.shape[dim:] != (3,) * dim:
+        return False
+    if int(np.prod(stencil.shape[:dim])) != A.shape[0]:
+        return False
+    x = np.random.default_rng(0).standard_normal(A.shape[0])
+    ref = A @ x
+    with torch.no_grad():
+        got = StencilOperator(stencil)(torch.as_tensor(x).reshape((1,) + stencil.shape[:dim]))
+    err = float(np.max(np.abs(got.numpy().ravel() - ref), initial=0.0))
+    return err <= 1e-12 * max(float(np.max(np.abs(ref), initial=0.0)), 1e-300)

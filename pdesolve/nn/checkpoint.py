@@ -31,6 +31,7 @@ FORMAT = "pdesolve-checkpoint-v1"
 
 __all__ = [
     "FORMAT", "capture_rng", "check_device", "load_checkpoint", "restore_rng", "save_checkpoint",
+    "target_device",
 ]  # fmt: skip
 
 
@@ -55,6 +56,19 @@ def check_device(device: Any) -> None:
             f"device={str(device)!r} but torch sees no CUDA device on this machine "
             "(torch.cuda.is_available() is False); use device='cpu'"
         )
+
+
+def target_device(map_location: Any) -> torch.device | None:
+    """The one device a ``map_location`` names (None for a callable or a mapping), so that a
+    model rebuilt from a checkpoint can be put there: ``load_state_dict`` copies the loaded
+    tensors into the model's own parameters, wherever those live.
+
+    >>> target_device("cpu"), target_device(lambda storage, loc: storage)
+    (device(type='cpu'), None)
+    """
+    if map_location is None or callable(map_location) or isinstance(map_location, dict):
+        return None
+    return torch.device(map_location)
 
 
 def capture_rng(generators: Mapping[str, torch.Generator] | None = None) -> dict[str, Any]:

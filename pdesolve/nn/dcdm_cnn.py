@@ -135,15 +135,21 @@ class DCDMNet(nn.Module):
         for n in reversed(shape):
             pad += [0, -n % m]
         h = self.pre(self.conv_in(nn.functional.pad(x, pad) if any(pad) else x))
-        coarse = [self.coarse(self.pool(h))]
+        coarse = [self.coarse(self._pool(h))]
         for stack in self.deeper:
-            coarse.append(stack(self.pool(coarse[-1])))
+            coarse.append(stack(self._pool(coarse[-1])))
         c = coarse.pop()
         for merge in reversed(self.merge):
             c = merge(coarse.pop() + nn.functional.interpolate(c, scale_factor=2, mode="nearest"))
         up = nn.functional.interpolate(c, scale_factor=2, mode="nearest")
         out = self.conv_out(self.post(h + up))
         return out[(..., *[slice(0, n) for n in shape])]
+
+    def _pool(self, h: Tensor) -> Tensor:
+        # torch's CPU kernels have no bfloat16 3D average pooling: pool those in float32
+        if h.dtype == torch.bfloat16 and h.device.type == "cpu" and self.dim == 3:
+            return self.pool(h.float()).to(h.dtype)
+        return self.pool(h)
 
 
 def save_dcdm_model(path: str | os.PathLike, model: DCDMNet, **extra: Any) -> None:
@@ -155,13 +161,18 @@ def save_dcdm_model(path: str | os.PathLike, model: DCDMNet, **extra: Any) -> No
 
 
 def load_dcdm_model(path: str | os.PathLike, map_location: Any = "cpu") -> DCDMNet:
-    """Rebuild a ``DCDMNet`` from a checkpoint written by training or :func:`save_dcdm_model`."""
-    from pdesolve.nn.checkpoint import load_checkpoint
+    """Rebuild a ``DCDMNet`` from a checkpoint written by training or :func:`save_dcdm_model`,
+    on the device ``map_location`` names (a checkpoint saved on a GPU loads on the CPU and the
+    other way round)."""
+    from pdesolve.nn.checkpoint import load_checkpoint, target_device
 
     ckpt = load_checkpoint(path, map_location=map_location)
     cfg = ckpt["config"].get("model")
     if not isinstance(cfg, dict):
         raise ValueError(f"checkpoint {str(path)!r} holds no DCDM model config")
     model = DCDMNet(**cfg)
+    device = target_device(map_location)
+    if device is not None:
+        model = model.to(device)
     model.load_state_dict(ckpt["model"])
     return model.eval()

@@ -53,7 +53,7 @@ from pdesolve.discretize.prolongation import (
     gather_neighbour_stencils,
     pair_normalise,
 )
-from pdesolve.nn.checkpoint import check_device
+from pdesolve.nn.checkpoint import check_device, target_device
 
 _MIN_WEIGHT = 1e-6
 #: network precisions of the batched inference path (``ProlongationNet.infer``)
@@ -297,6 +297,7 @@ def load_prolongation_net(path: str, map_location: str = "cpu") -> ProlongationN
     """A ``ProlongationNet`` from a checkpoint written by ``pdesolve.train.prolongation_training``.
 
     The checkpoint stores ``config`` (constructor arguments) and ``model`` (the state dict).
+    The network is put on the device ``map_location`` names.
     """
     check_device(map_location)
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
@@ -305,6 +306,9 @@ def load_prolongation_net(path: str, map_location: str = "cpu") -> ProlongationN
         raise ValueError(f"{path} holds a {dim}-D prolongation network; a 2-D grid needs a 2-D "
                          "one (pdesolve.train.prolongation_training)")
     net = ProlongationNet(**ckpt["config"])
+    device = target_device(map_location)
+    if device is not None:
+        net = net.to(device)
     net.load_state_dict(ckpt["model"])
     net.eval()
     return net

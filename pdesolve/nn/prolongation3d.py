@@ -194,7 +194,7 @@ def load_prolongation_net3d(path: str, map_location: str = "cpu") -> Prolongatio
     if dim != DIM:
         raise ValueError(f"{path} holds a {dim}-D prolongation network; a 3-D grid needs a 3-D "
                          "one (pdesolve.train.prolongation_training3d)")
-    net = ProlongationNet3D(**config)
+    net = ProlongationNet3D(**config).to(map_location)
     net.load_state_dict(ckpt["model"])
     net.eval()
     return net

@@ -73,6 +73,19 @@ class LinearOperator(ABC):
     def __call__(self, x: Tensor) -> Tensor:
         return self.forward(x)
 
+    def _placed(self, name: str, t: Tensor, like: Tensor, dtype: torch.dtype | None = None
+                ) -> Tensor:  # fmt: skip
+        """The operator's tensor ``t`` (attribute ``name``) on ``like``'s device (and ``dtype``),
+        copied there once and kept: iterations on a GPU then copy nothing per application."""
+        dtype = t.dtype if dtype is None else dtype
+        if t.device == like.device and t.dtype == dtype:
+            return t
+        cache = self.__dict__.setdefault("_placed_tensors", {})
+        key = (name, like.device, dtype)
+        if key not in cache or cache[key][0] is not t:  # (re)placed when the attribute changes
+            cache[key] = (t, t.to(device=like.device, dtype=dtype))
+        return cache[key][1]
+
     def check_range(self, y: Tensor, name: str = "measurements") -> None:
         """Raise a clear ``ValueError`` if ``y`` does not end in ``range_shape``."""
         nd = len(self.range_shape)
@@ -360,11 +373,11 @@ class _Subsampled(LinearOperator):
         self.norm_bound = 1.0
 
     def _select(self, full: Tensor) -> Tensor:
-        return full.flatten(-2).index_select(-1, self._index.to(full.device))
+        return full.flatten(-2).index_select(-1, self._placed("_index", self._index, full))
 
     def _zero_fill(self, y: Tensor) -> Tensor:
         out = y.new_zeros((*y.shape[:-1], self.n * self.n))
-        out = out.index_add(-1, self._index.to(y.device), y)
+        out = out.index_add(-1, self._placed("_index", self._index, y), y)
         return out.unflatten(-1, (self.n, self.n))
 
 
@@ -470,7 +483,7 @@ class MatrixOperator(LinearOperator):
 
     def _mat(self, like: Tensor) -> Tensor:
         dtype = self.matrix.dtype if self.complex_range else like.dtype
-        return self.matrix.to(device=like.device, dtype=dtype)
+        return self._placed("matrix", self.matrix, like, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         M = self._mat(x)
@@ -498,7 +511,7 @@ class Diagonal(LinearOperator):
         self.norm_bound = float(d.abs().max())
 
     def forward(self, x: Tensor) -> Tensor:
-        return x * self.d.to(device=x.device, dtype=_as_real(x).dtype)
+        return x * self._placed("d", self.d, x, _as_real(x).dtype)
 
     def adjoint(self, y: Tensor) -> Tensor:
         return self.forward(y)

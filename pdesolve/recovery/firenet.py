@@ -197,18 +197,22 @@ class FirenetRecovery(RecoveryMethod):
         nd_r = len(operator.range_shape)
         start = torch.zeros(operator.domain_shape, dtype=torch.float64, device=y.device)
         start = start if x0 is None else x0
-        norms = [float(batched_norm(operator.forward(start) - y, nd_r))]
-        objective = [float(sr_lasso_objective(operator, start, y, lam, weights))]
+        # the per-restart log stays on the device until the network has run (no read-back
+        # inside the loop); ``[misfit, objective]`` per restart
+        logged: list[Tensor] = []
 
         def log(level: int, psi: Tensor) -> None:
-            norms.append(float(batched_norm(operator.forward(psi) - y, nd_r)))
-            objective.append(float(sr_lasso_objective(operator, psi, y, lam, weights)))
+            misfit = batched_norm(operator.forward(psi) - y, nd_r)
+            logged.append(torch.stack([misfit.double(), sr_lasso_objective(
+                operator, psi, y, lam, weights).double()]))  # fmt: skip
 
         with torch.no_grad():
+            log(0, start)
             psi = firenet(operator, y, lam=lam, inner_iterations=self.inner_iterations,
                           restarts=self.restarts, delta=self.delta, tau=self.tau,
                           sigma=self.sigma, weights=weights, norm_bound=self.L_A, eps0=self.eps0,
                           x0=x0, restart_callback=log)  # fmt: skip
+            norms, objective = (list(v) for v in zip(*torch.stack(logged).tolist(), strict=True))
         eps, e = [], float(batched_norm(y, nd_r)) if self.eps0 is None else float(self.eps0)
         for _ in range(self.restarts):
             e = (self.delta + e) / math.e

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.solvers import SOLVERS
@@ -139,6 +140,120 @@ def conjugate_directions(
     info = {"restarts": driver.restarts, "direction_time": direction_time, "memory": memory,
             "fallback_steps": fallback_steps}  # fmt: skip
     return x, reason, it, list(norms), info
+
+
+#: the direction map on device vectors: a flat float64 torch tensor to one (same device)
+TensorMap = Callable[["torch.Tensor"], "torch.Tensor"]
+
+
+def conjugate_directions_on_device(
+    A: TensorMap,
+    b: torch.Tensor,
+    direction: TensorMap,
+    stopping: StoppingRule,
+    x0: torch.Tensor | None = None,
+    memory: int | None = 2,
+    residual: str = "true",
+    restart: int | None = None,
+    orthogonalization: str = "mgs",
+    safeguard: bool = False,
+    callback: Callback | None = None,
+    progress: bool = False,
+    scale: float = 1.0,
+) -> tuple[np.ndarray, ConvergedReason, int, list[float], dict[str, Any]]:
+    """:func:`conjugate_directions` with every vector on a torch device (float64).
+
+    ``A`` and ``direction`` map flat float64 tensors of ``b``'s device to such tensors (e.g. a
+    ``pdesolve.linalg.torch_ops.DeviceMatrix`` and ``NetworkDirection.on_device``); ``scale``
+    is ``max|A_ij|`` (the breakdown test's scale). The arithmetic is that of
+    :func:`conjugate_directions`, reordered so that each iteration reads back from the device
+    once: one small tensor holding the scalars the stopping rule and the breakdown tests need
+    (``||r||``, ``pᵀAp``, ``pᵀp``, whether the direction is finite and whether the safeguard
+    fell back). The step is computed before that read and discarded when the tests reject it.
+    Only a ``callback`` makes the iterate travel to the host (once per iteration, as numpy).
+    Returns ``x`` as a numpy array (copied from the device once, at the end).
+    """
+    if memory is not None and memory < 1:
+        raise ValueError(f"memory must be >= 1 or None (full orthogonalisation), got {memory!r}")
+    if residual not in ("true", "recursive"):
+        raise ValueError(f"residual must be 'true' or 'recursive', got {residual!r}")
+    if orthogonalization not in ("mgs", "cgs"):
+        raise ValueError(f"orthogonalization must be 'mgs' or 'cgs', got {orthogonalization!r}")
+    n = b.shape[0]
+    x = torch.zeros_like(b) if x0 is None else x0.to(dtype=torch.float64).clone()
+    r = b - A(x)
+    norms0 = torch.stack([torch.linalg.vector_norm(b), torch.linalg.vector_norm(r)])
+    b_norm, r_norm = norms0.tolist()
+    driver = IterationDriver(stopping, b_norm, callback, progress, "fcg")
+    store: deque[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = deque(maxlen=memory)
+    direction_time, breakdowns, since_restart, fallback_steps = 0.0, 0, 0, 0
+    cgs = orthogonalization == "cgs"
+    zero = torch.zeros((), dtype=torch.float64, device=b.device)
+    reason = driver.start(r_norm)
+    while reason is None:
+        t = time.perf_counter()
+        z = direction(r).reshape(-1).to(dtype=torch.float64)
+        direction_time += time.perf_counter() - t
+        if z.shape != (n,):
+            raise ValueError(
+                f"the preconditioner / direction map returned {z.numel()} values for a system "
+                f"of {n} unknowns"
+            )
+        finite = torch.isfinite(z).all()
+        p = z.clone()
+        for pj, apj, dj in store:
+            p -= (torch.dot(z if cgs else p, apj) / dj) * pj
+        ap = A(p)
+        pap, pp = torch.dot(p, ap), torch.dot(p, p)
+        fell_back = torch.zeros((), dtype=torch.bool, device=b.device)
+        if safeguard:
+            g = r.clone()
+            for pj, apj, dj in store:
+                g -= (torch.dot(r if cgs else g, apj) / dj) * pj
+            ag = A(g)
+            gag = torch.dot(g, ag)
+            gain_p = torch.where(pap > 0, torch.dot(p, r) ** 2 / pap, zero)
+            fell_back = (gag > 0) & (torch.dot(g, r) ** 2 / gag > gain_p)
+            p, ap = torch.where(fell_back, g, p), torch.where(fell_back, ag, ap)
+            pap, pp = torch.where(fell_back, gag, pap), torch.where(fell_back, torch.dot(g, g), pp)
+        alpha = torch.dot(p, r) / pap
+        x_new = x + alpha * p
+        r_new = b - A(x_new) if residual == "true" else r - alpha * ap
+        scalars = torch.stack([finite.double(), pap, pp, fell_back.double(),
+                               torch.linalg.vector_norm(r_new)]).tolist()  # fmt: skip
+        ok, pap_h, pp_h, took_g, norm = scalars
+        if not ok:
+            reason = driver.stop(ConvergedReason.DIVERGED_PC_FAILED)
+            break
+        if pp_h == 0.0 or pap_h <= 1e-14 * scale * pp_h:
+            if pap_h < -1e-12 * scale * pp_h:
+                reason = driver.stop(ConvergedReason.DIVERGED_INDEFINITE_MAT)
+                break
+            breakdowns += 1
+            if not store or breakdowns > 3:
+                reason = driver.stop(ConvergedReason.DIVERGED_BREAKDOWN)
+                break
+            store.clear()  # restart: retry without the stored directions
+            driver.restarts += 1
+            continue
+        fallback_steps += int(took_g)
+        x, r = x_new, r_new
+        since_restart += 1
+        store.append((p, ap, pap))
+        reason = driver.step(x.cpu().numpy() if callback is not None else x, norm)
+        if residual == "recursive" and reason is not None and reason.converged:
+            r = b - A(x)
+            reason = driver.confirm(lambda r=r: float(torch.linalg.vector_norm(r)))
+            if reason is None:
+                store.clear()
+        if restart is not None and since_restart >= restart and reason is None:
+            store.clear()
+            driver.restarts += 1
+            since_restart = 0
+    reason, it, norms = driver.finish()
+    info = {"restarts": driver.restarts, "direction_time": direction_time, "memory": memory,
+            "fallback_steps": fallback_steps}  # fmt: skip
+    return x.cpu().numpy(), reason, it, list(norms), info
 
 
 class FunctionPreconditioner(Preconditioner):

@@ -207,7 +207,10 @@ class PINNCorrection(Preconditioner):
                                        activation_options=self.activation_options)
         self.net_ = self.net_.to(device=self.device, dtype=self.dtype)
         self.optimizer_ = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
-        self.generator_ = torch.Generator().manual_seed(self.seed + 1)
+        # random batches are drawn on the network's device (no copy per step; on a GPU they are
+        # another stream of numbers than on the CPU); fixed sets are drawn once, on the CPU
+        where = self.device if self.sampling == "random" else torch.device("cpu")
+        self.generator_ = torch.Generator(device=where).manual_seed(self.seed + 1)
         self.fixed_points_: torch.Tensor | None = None
         if self.sampling != "random":
             from pdesolve.problems.domains import UnitBox
@@ -218,7 +221,16 @@ class PINNCorrection(Preconditioner):
         pts = np.asarray(system.grid.points, dtype=np.float64)
         self.points_ = torch.as_tensor(pts, dtype=self.dtype, device=self.device)
         self.calls_ = 0
-        self.losses_: list[float] = []
+        self._losses: list[float] = []
+        self._pending: list[torch.Tensor] = []  # losses still on the device
+
+    @property
+    def losses_(self) -> list[float]:
+        """The training loss of every optimizer step so far (read from the device on access)."""
+        if self._pending:
+            self._losses += torch.stack(self._pending).tolist()
+            self._pending = []
+        return self._losses
 
     def _u(self, x: torch.Tensor) -> torch.Tensor:
         return torch.prod(x * (1 - x), dim=1) * self.net_(x).reshape(-1)
@@ -240,28 +252,87 @@ class PINNCorrection(Preconditioner):
         x = x.requires_grad_(True)
         return laplacian(self._u(x), x)
 
-    def _apply(self, r: np.ndarray) -> np.ndarray:
-        scale = float(np.sqrt(np.mean(r * r)))
-        if scale == 0.0:
-            return np.zeros_like(r)
-        image = self._residual_image(r / scale)
+    def _train(self, image: torch.Tensor) -> None:
+        """This call's optimizer steps on the residual image (nothing read back)."""
         steps = self.first_steps if self.calls_ == 0 else self.steps
         for _ in range(steps):
             if self.fixed_points_ is not None:
                 x = self.fixed_points_.clone()
             else:
-                x = torch.rand(self.batch, 2, generator=self.generator_, dtype=self.dtype)
-                x = x.to(self.device)
+                x = torch.rand(self.batch, 2, generator=self.generator_, dtype=self.dtype,
+                               device=self.device)  # fmt: skip
             target = self._sample(image, x)
             loss = torch.mean((-self._laplacian(x) - target) ** 2)
             self.optimizer_.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer_.step()
-            self.losses_.append(float(loss.detach()))
+            self._pending.append(loss.detach())
         self.calls_ += 1
+
+    def _apply(self, r: np.ndarray) -> np.ndarray:
+        scale = float(np.sqrt(np.mean(r * r)))
+        if scale == 0.0:
+            return np.zeros_like(r)
+        self._train(self._residual_image(r / scale))
         with torch.no_grad():
             e = self._u(self.points_).double().cpu().numpy()
         return scale * e
+
+    def on_device(self, r: torch.Tensor) -> torch.Tensor:
+        """The correction for the float64 residual ``r`` (flat, on the network's device), on
+        the device: the same map as ``apply`` with nothing read back to the host (a zero
+        residual trains on a zero image and returns a zero correction)."""
+        n = self.n_
+        scale = torch.sqrt(torch.mean(r * r))
+        image = torch.zeros((1, 1, n + 2, n + 2), dtype=self.dtype, device=r.device)
+        image[0, 0, 1:-1, 1:-1] = (r / scale.clamp_min(1e-300)).reshape(n, n)
+        self._train(image)
+        with torch.no_grad():
+            return scale * self._u(self.points_).double()
+
+
+class DeviceSweeps:
+    """The hybrid solver's smoother sweeps on flat float64 torch vectors of one device.
+
+    The same sweeps as :class:`pdesolve.solvers.multigrid.Level` (forward): weighted Jacobi,
+    or Gauss–Seidel as a sparse triangular solve with the lower triangle of ``A`` in
+    lexicographic (``gauss_seidel``) or red-black (``red_black``) order (torch sparse CSR;
+    cuSPARSE on a GPU).
+    """
+
+    def __init__(self, A: Any, smoother: str, omega: float, device: Any) -> None:
+        from pdesolve.linalg.torch_ops import csr_to_torch
+
+        if smoother not in SMOOTHERS:
+            raise ValueError(f"unknown smoother {smoother!r}; known: {', '.join(SMOOTHERS)}")
+        A = sp.csr_matrix(A, dtype=np.float64)
+        self.smoother, self.perm = smoother, None
+        if smoother == "jacobi":
+            diag = A.diagonal()
+            if np.any(diag <= 0):
+                raise ValueError("weighted Jacobi needs a positive diagonal")
+            self.dinv = torch.as_tensor(omega / diag, device=device)
+            return
+        n = round(np.sqrt(A.shape[0]))
+        if smoother == "red_black":  # red ((i + j) even) first, as Level
+            i, j = np.divmod(np.arange(n * n), n)
+            red = (i + j) % 2 == 0
+            perm = np.concatenate([np.flatnonzero(red), np.flatnonzero(~red)])
+            A = A[perm][:, perm]
+            self.perm = torch.as_tensor(perm, device=device)
+        self.lower = csr_to_torch(sp.tril(A, format="csr"), device=device)
+
+    def sweep(self, r: torch.Tensor) -> torch.Tensor:
+        """The correction of one sweep for the residual ``r``."""
+        if self.smoother == "jacobi":
+            return self.dinv * r
+        rp = r if self.perm is None else r.index_select(0, self.perm)
+        z = torch.triangular_solve(rp[:, None], self.lower, upper=False).solution[:, 0]
+        return z if self.perm is None else torch.empty_like(z).index_copy_(0, self.perm, z)
+
+
+#: where the hybrid solver's outer iteration keeps its vectors (see ``HybridSolver``)
+VECTORS = ("auto", "host", "device")
 
 
 @SOLVERS.register("hybrid")
@@ -288,6 +359,16 @@ class HybridSolver(Solver):
     max_time_clock : {"wall", "process"}
         The clock of ``max_time``: wall time, or this process's CPU time (a cap that means the
         same on a loaded, shared machine).
+    vectors : {"auto", "host", "device"}
+        Where the outer iteration keeps its vectors: "host" (numpy, scipy's A and smoother;
+        the residual goes to the corrector's device and the correction comes back every outer
+        iteration), "device" (float64 torch tensors on the corrector's device, A as a stencil
+        convolution or torch sparse CSR, the sweeps as sparse triangular solves, the corrector
+        fed on the device: only the residual norm and the step ``α`` come back, once per outer
+        iteration; needs a corrector with an on-device map, ``pinn_correction``) or "auto"
+        (default: "device" for a ``pinn_correction`` off the CPU, else "host"). On a GPU the
+        ``smooth_time``/``correct_time`` of the device loop are launch times (the device runs
+        asynchronously); the solve time is exact.
     """
 
     registry_name = "hybrid"
@@ -307,8 +388,11 @@ class HybridSolver(Solver):
         initial_checkpoint: str | None = None,
         max_time: float | None = None,
         max_time_clock: str = "wall",
+        vectors: str = "auto",
     ) -> None:
         super().__init__(rtol=rtol, atol=atol, maxiter=maxiter, dtol=dtol)
+        if vectors not in VECTORS:
+            raise ValueError(f"unknown vectors {vectors!r}; known: {', '.join(VECTORS)}")
         if max_time is not None and not max_time > 0:
             raise ValueError(f"max_time must be positive (or None), got {max_time!r}")
         if max_time_clock not in ("wall", "process"):
@@ -326,6 +410,17 @@ class HybridSolver(Solver):
         self.smoother, self.nu, self.omega = smoother, int(nu), float(omega)
         self.line_search = bool(line_search)
         self.initial_checkpoint = initial_checkpoint
+        pc = self.preconditioner
+        device = torch.device(getattr(pc, "device", "cpu")) if hasattr(pc, "on_device") else None
+        if vectors == "auto":
+            vectors = "device" if device is not None and device.type != "cpu" else "host"
+        if vectors == "device" and device is None:
+            raise ValueError(
+                f"vectors='device' needs a corrector that runs on a torch device "
+                f"(pinn_correction); {self.preconditioner.name!r} works on host vectors "
+                "(vectors='host')"
+            )
+        self.vectors, self.device = vectors, device
 
     def _initial_guess(self, system: LinearSystem) -> np.ndarray:
         from pdesolve.train.pinn import load_pinn
@@ -340,28 +435,29 @@ class HybridSolver(Solver):
         grid_size(system)
 
     def _setup(self, system: LinearSystem) -> None:
-        n = grid_size(system)
-        self.level_ = Level(sp.csr_matrix(system.A, dtype=np.float64), n, self.smoother,
-                             self.omega)  # fmt: skip
+        self._swap_operator(system)
         if self.preconditioner.name != "none":
             self._prepare_preconditioner(self.preconditioner, system)
 
     def _swap_operator(self, system: LinearSystem) -> None:
         # the smoother sweeps belong to the iteration: they take the new values; the correction
         # (the preconditioner) is the one kept
+        if self.vectors == "device":
+            from pdesolve.linalg.torch_ops import DeviceMatrix
+
+            self.device_A_ = DeviceMatrix(system.A, system.stencil, self.device)
+            self.sweeps_ = DeviceSweeps(system.A, self.smoother, self.omega, self.device)
+            return
         self.level_ = Level(sp.csr_matrix(system.A, dtype=np.float64), grid_size(system),
                             self.smoother, self.omega)  # fmt: skip
 
     def _solve(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
+        if self.vectors == "device":
+            return self._solve_on_device(system, x0)
         A, b = system.A, system.b
         level, pc = self.level_, self.preconditioner
         correct = pc.name != "none"
-        if x0 is not None:
-            x = np.array(x0, dtype=np.float64)
-        elif self.initial_checkpoint is not None:
-            x = self._initial_guess(system)
-        else:
-            x = np.zeros_like(b)
+        x = self._start(system, x0)
         c1 = self._clock()
         driver = IterationDriver(self.stopping, system.b_norm, self.callback)
         r = b - A @ x
@@ -393,7 +489,57 @@ class HybridSolver(Solver):
         info = {
             "smooth_time": smooth_time, "correct_time": correct_time, "pc": pc.name,
             "smoother": self.smoother, "nu": self.nu, "alphas": alphas,
-            "time_limit": time_limit,
+            "time_limit": time_limit, "vectors": "host",
         }  # fmt: skip
         return SolveResult(x=x, converged=reason.converged, reason=reason, iterations=iterations,
                            residual_norms=norms, wall_time=0.0, info=info)  # fmt: skip
+
+    def _start(self, system: LinearSystem, x0: np.ndarray | None) -> np.ndarray:
+        if x0 is not None:
+            return np.array(x0, dtype=np.float64)
+        if self.initial_checkpoint is not None:
+            return self._initial_guess(system)
+        return np.zeros_like(system.b)
+
+    def _solve_on_device(self, system: LinearSystem, x0: np.ndarray | None) -> SolveResult:
+        """The outer loop of ``_solve`` on the device (``vectors="device"``)."""
+        A, sweeps, pc, dev = self.device_A_, self.sweeps_, self.preconditioner, self.device
+        b = torch.as_tensor(system.b, dtype=torch.float64, device=dev)
+        x = torch.as_tensor(self._start(system, x0), dtype=torch.float64, device=dev)
+        c1 = self._clock()
+        driver = IterationDriver(self.stopping, system.b_norm, self.callback)
+        zero = torch.zeros((), dtype=torch.float64, device=dev)
+        alphas: list[float] = []
+        smooth_time = correct_time = 0.0
+        reason = driver.start(float(torch.linalg.vector_norm(b - A(x))))
+        time_limit = False
+        while reason is None:
+            if self.max_time is not None and self._clock() - c1 >= self.max_time:
+                reason, time_limit = driver.stop(ConvergedReason.DIVERGED_ITS), True
+                break
+            ts = time.perf_counter()
+            for _ in range(self.nu):
+                x = x + sweeps.sweep(b - A(x))
+            r = b - A(x)
+            smooth_time += time.perf_counter() - ts
+            tc = time.perf_counter()
+            e = pc.on_device(r)
+            alpha = torch.ones((), dtype=torch.float64, device=dev)
+            if self.line_search:
+                eAe = torch.dot(e, A(e))
+                alpha = torch.where(eAe > 0, torch.dot(r, e) / eAe, zero)
+            x = x + alpha * e
+            r = b - A(x)
+            norm, step = torch.stack([torch.linalg.vector_norm(r), alpha]).tolist()
+            alphas.append(step)
+            correct_time += time.perf_counter() - tc
+            reason = driver.step(x.cpu().numpy() if self.callback is not None else x, norm)
+        reason, iterations, norms = driver.finish()
+        info = {
+            "smooth_time": smooth_time, "correct_time": correct_time, "pc": pc.name,
+            "smoother": self.smoother, "nu": self.nu, "alphas": alphas,
+            "time_limit": time_limit, "vectors": "device", "matvec": A.kind,
+        }  # fmt: skip
+        return SolveResult(x=x.cpu().numpy(), converged=reason.converged, reason=reason,
+                           iterations=iterations, residual_norms=norms, wall_time=0.0,
+                           info=info)  # fmt: skip

@@ -50,6 +50,7 @@ from pdesolve.discretize.prolongation import (
     constant_preserving_pstencil,
 )
 from pdesolve.linalg.system import LinearSystem
+from pdesolve.nn.checkpoint import check_device
 from pdesolve.resources import data_dir
 from pdesolve.solvers import SOLVERS
 from pdesolve.solvers.base import Solver, SolveResult
@@ -428,14 +429,14 @@ class MultigridHierarchy:
         return [lv.A for lv in self.levels[1:]]
 
 
-def load_network(checkpoint: str | Path | None) -> Any:
-    """The shipped (or given) learned prolongation network."""
+def load_network(checkpoint: str | Path | None, device: str = "cpu") -> Any:
+    """The shipped (or given) learned prolongation network, on ``device``."""
     from pdesolve.nn.prolongation import load_prolongation_net
 
     path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"no prolongation checkpoint at {path}")
-    return load_prolongation_net(str(path))
+    return load_prolongation_net(str(path), map_location=device)
 
 
 def grid_dimension(system: LinearSystem) -> int:
@@ -502,6 +503,9 @@ class MultigridPreconditioner(Preconditioner):
         Learned-prolongation checkpoint (default: the shipped one); loaded once per object.
     threads : int, optional
         Torch intra-op threads for the network during set-up (None: torch's current setting).
+    device : str
+        Where the learned network runs during set-up ("cpu" or "cuda"; the P-stencils come back
+        to the host, the cycles run there).
 
     ``setup`` builds the prolongations and coarse operators only; ``apply`` runs one cycle from
     a zero guess in Python (its smoother factorisations built on the first application). Under
@@ -535,7 +539,9 @@ class MultigridPreconditioner(Preconditioner):
         galerkin: str = "matrix",
         precision: str = "float32",
         threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
+        check_device(device)
         for value, known, what in (
             (prolongation, PROLONGATIONS, "prolongation"), (cycle, CYCLES, "cycle"),
             (smoother, SMOOTHERS, "smoother"), (galerkin, GALERKIN, "galerkin"),
@@ -553,7 +559,7 @@ class MultigridPreconditioner(Preconditioner):
             "presmooth": int(presmooth), "postsmooth": int(postsmooth), "coarsest": coarsest,
             "omega": omega, "galerkin": galerkin, "precision": precision,
         }
-        self.checkpoint, self.threads = checkpoint, threads
+        self.checkpoint, self.threads, self.device = checkpoint, threads, device
         self.hierarchy: MultigridHierarchy | None = None
         self._nets: dict[int, Any] = {}
         self._petsc: list[Any] = []
@@ -569,7 +575,8 @@ class MultigridPreconditioner(Preconditioner):
         kept)."""
         if dim not in self._nets:
             cls = _hierarchy_class(dim)
-            self._nets[dim] = (load_network if cls is None else cls.load_network)(self.checkpoint)
+            self._nets[dim] = (load_network if cls is None else cls.load_network)(
+                self.checkpoint, self.device)
         return self._nets[dim]
 
     def _setup(self, system: LinearSystem) -> None:
@@ -645,6 +652,8 @@ class Multigrid(Solver):
     galerkin, precision
         How coarse operators are formed and the learned network's arithmetic; see
         ``MultigridHierarchy``.
+    device : str
+        Where the learned network runs during set-up ("cpu" or "cuda").
     dtol : float, optional
         Stationary cycling stops as diverged once the residual exceeds ``dtol · ||b||``.
 
@@ -673,8 +682,11 @@ class Multigrid(Solver):
         galerkin: str = "matrix",
         precision: str = "float32",
         dtol: float | None = 1e5,
+        device: str = "cpu",
     ) -> None:
         super().__init__(rtol=rtol, atol=atol, maxiter=maxiter, dtol=dtol)
+        check_device(device)
+        self.device = device
         if krylov not in KRYLOV:
             raise ValueError(f"unknown krylov {krylov!r}; known: {', '.join(KRYLOV)}")
         for value, known, what in (
@@ -695,7 +707,8 @@ class Multigrid(Solver):
         if krylov != "none":
             self.requires_spd = True
             # fails here, early, on a non-symmetric cycle (presmooth != postsmooth)
-            self.preconditioner = MultigridPreconditioner(checkpoint=checkpoint, **self.options)
+            self.preconditioner = MultigridPreconditioner(checkpoint=checkpoint, device=device,
+                                                          **self.options)  # fmt: skip
         self._inner: Solver | None = None
         self._mg: MultigridHierarchy | None = None
         self._nets: dict[int, Any] = {}
@@ -706,7 +719,7 @@ class Multigrid(Solver):
         cls = _hierarchy_class(dim)
         if self.options["prolongation"] == "learned" and dim not in self._nets:
             load = load_network if cls is None else cls.load_network
-            self._nets[dim] = load(self.checkpoint)
+            self._nets[dim] = load(self.checkpoint, self.device)
         stencil = structured_stencil(system) if cls is None else cls.stencil_of(system)
         return (cls or MultigridHierarchy)(
             system.A, stencil, net=self._nets.get(dim),

@@ -191,14 +191,14 @@ class MultigridHierarchy3D(MultigridHierarchy):
         return s.numpy()
 
     @staticmethod
-    def load_network(checkpoint: str | Path | None) -> Any:
-        """The shipped (or given) learned 3-D prolongation network."""
+    def load_network(checkpoint: str | Path | None, device: str = "cpu") -> Any:
+        """The shipped (or given) learned 3-D prolongation network, on ``device``."""
         from pdesolve.nn.prolongation3d import load_prolongation_net3d
 
         path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT3D
         if not path.exists():
             raise FileNotFoundError(f"no 3-D prolongation checkpoint at {path}")
-        return load_prolongation_net3d(str(path))
+        return load_prolongation_net3d(str(path), map_location=device)
 
 
 multigrid.HIERARCHIES[3] = MultigridHierarchy3D

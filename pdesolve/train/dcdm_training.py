@@ -77,7 +77,13 @@ import torch
 
 from pdesolve.io import versions, write_json
 from pdesolve.linalg.torch_ops import StencilOperator
-from pdesolve.nn.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from pdesolve.nn.checkpoint import (
+    capture_rng,
+    check_device,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from pdesolve.nn.dcdm_cnn import DCDMNet
 from pdesolve.train.distributed import DistributedContext
 from pdesolve.train.ritz import load_split, write_ritz_dataset
@@ -271,6 +277,7 @@ def train(
     else:
         cfg = {**DEFAULTS, **options}
     _check_options(cfg)
+    check_device(cfg["device"])
     if ctx is None:
         ctx = DistributedContext.from_environment(cfg["device"])
     device, dtype = ctx.device, DTYPES[cfg["dtype"]]
@@ -312,7 +319,8 @@ def train(
     if has_energy:
         train_np, train_e = load_split(data_dir, "train", energy=True)
         val_np, val_e = load_split(data_dir, "val", energy=True)
-        train_e, val_e = torch.as_tensor(train_e), torch.as_tensor(val_e)
+        train_e = torch.as_tensor(train_e, device=device)
+        val_e = torch.as_tensor(val_e, device=device)
     else:
         train_np, val_np = load_split(data_dir, "train"), load_split(data_dir, "val")
     train_b = torch.as_tensor(train_np).reshape((-1,) + grid).to(device, dtype)

@@ -61,7 +61,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pdesolve.nn.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from pdesolve.nn.checkpoint import (
+    capture_rng,
+    check_device,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 
 __all__ = [
     "STRATEGIES", "FeatureMixing", "TrainConfig", "TrainResult", "balanced_accuracy",
@@ -151,14 +157,16 @@ class FeatureMixing:
         if b < 2:
             return features, torch.zeros(b, dtype=torch.bool, device=features.device)
         p = class_prob.to(features.device, features.dtype)[labels]
-        chosen = torch.rand(b, generator=generator).to(features.device) < p
-        order = torch.randperm(b, generator=generator).to(features.device)
+        where = generator.device if generator is not None else None
+        chosen = torch.rand(b, generator=generator, device=where).to(features.device) < p
+        order = torch.randperm(b, generator=generator, device=where).to(features.device)
         partner = torch.empty_like(order)
         partner[order] = order.roll(1)  # a random cyclic pairing: partner[i] != i
         if self.alpha == 1.0:
-            beta = torch.rand(b, generator=generator)
+            beta = torch.rand(b, generator=generator, device=where)
         else:
-            beta = torch.distributions.Beta(float(self.alpha), float(self.alpha)).sample((b,))
+            a = torch.tensor(float(self.alpha), device="cpu")  # torch's global CPU generator
+            beta = torch.distributions.Beta(a, a).sample((b,))
         lam = self.min_weight + (1 - self.min_weight) * (2 * beta - 1).abs()
         lam = lam.to(features.device, features.dtype)
         lam = torch.where(chosen, lam, torch.ones_like(lam))
@@ -271,8 +279,11 @@ class TrainResult:
 
 
 def _as_tensors(x: Any, y: Any) -> tuple[Tensor, Tensor]:
-    xt = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float32)
-    yt = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y).long()
+    cpu = torch.device("cpu")  # host data arrive on the host; train_classifier moves them
+    xt = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float32,
+                         device=x.device if isinstance(x, Tensor) else cpu)  # fmt: skip
+    yt = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y,
+                         device=y.device if isinstance(y, Tensor) else cpu).long()  # fmt: skip
     if xt.shape[0] != yt.shape[0]:
         raise ValueError(f"{xt.shape[0]} samples but {yt.shape[0]} labels")
     if not torch.isfinite(xt).all():
@@ -280,15 +291,21 @@ def _as_tensors(x: Any, y: Any) -> tuple[Tensor, Tensor]:
     return xt, yt
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: Any, batch: int = 2048) -> np.ndarray:
-    """Predicted classes (argmax of the logits) of ``x``, in eval mode."""
-    xt = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float32)
+    """Predicted classes (argmax of the logits) of ``x``, in eval mode, on the model's device."""
+    xt = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float32,
+                         device=_model_device(model))  # fmt: skip
     was = model.training
     model.eval()
     out = torch.cat([model(xt[i : i + batch]).argmax(1) for i in range(0, len(xt), batch)])
     model.train(was)
-    return out.numpy()
+    return out.cpu().numpy()
 
 
 def per_class_accuracy(pred: Any, y: Any, num_classes: int) -> np.ndarray:
@@ -327,8 +344,8 @@ def binary_metrics(pred: Any, y: Any, positive: int = 1) -> dict[str, float]:
             "balanced_accuracy": 0.5 * (recall + specificity)}  # fmt: skip
 
 
-def _loss_fn(cfg: TrainConfig, counts: np.ndarray) -> Any:
-    n = torch.as_tensor(counts, dtype=torch.float32)
+def _loss_fn(cfg: TrainConfig, counts: np.ndarray, device: torch.device) -> Any:
+    n = torch.as_tensor(counts, dtype=torch.float32, device=device)
     if cfg.strategy == "reweight":
         w = n ** (-cfg.reweight_power)
         w = w * n.sum() / (w * n).sum()  # the mean weight over the training samples is 1
@@ -356,6 +373,7 @@ def train_classifier(
     resume: bool = False,
     until: int | None = None,
     progress: bool = True,
+    device: str | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``(x, y)`` with ``config.strategy``; see the module docstring.
 
@@ -366,10 +384,18 @@ def train_classifier(
     overwritten without it; ``until`` stops after that epoch (to be resumed later). Seeded by
     ``config.seed``: batches and mixing draw from their own generators, and torch's global
     generator is seeded too (mixup's weights); the model's initialisation is the caller's.
+    ``device`` ("cpu", "cuda"; None: where the model's parameters are) is where the model, the
+    data and the epoch's bookkeeping live; batches and mixing draw from CPU generators, so a
+    seed gives the same batches on every device.
     """
     cfg = config if config is not None else TrainConfig()
+    if device is not None:
+        check_device(device)
+    dev = torch.device(device) if device is not None else _model_device(model)
     xt, yt = _as_tensors(x, y)
     counts = class_counts(yt, num_classes)
+    model.to(dev)
+    xt, yt = xt.to(dev), yt.to(dev)
     k = len(counts)
     was_training = model.training
     model.eval()
@@ -382,6 +408,7 @@ def train_classifier(
     has_val = x_val is not None
     if has_val:
         xv, yv = _as_tensors(x_val, y_val)
+        xv, yv = xv.to(dev), yv.to(dev)
         if int(yv.min()) < 0 or int(yv.max()) >= k:
             raise ValueError(f"validation labels outside the class range 0..{k - 1}")
     out_dir = Path(out) if out is not None else None
@@ -410,7 +437,7 @@ def train_classifier(
             raise FileExistsError(
                 f"{str(ckpt_path)!r} exists; pass resume=True to continue it or choose another out"
             )
-        ckpt = load_checkpoint(ckpt_path)
+        ckpt = load_checkpoint(ckpt_path, map_location=dev)
         if (
             ckpt["config"]["train"] != run_config["train"]
             or ckpt["config"]["counts"] != run_config["counts"]
@@ -422,14 +449,17 @@ def train_classifier(
         restore_rng(ckpt["rng"], generators)
         result.history, result.initial = ckpt["history"]["epochs"], ckpt["history"]["initial"]
         start = ckpt["step"]
-    loss_fn = _loss_fn(cfg, counts)
+    loss_fn = _loss_fn(cfg, counts, dev)
     mixing = cfg.feature_mixing()
-    class_prob = torch.as_tensor(mixing.class_probabilities(counts), dtype=torch.float32)
-    sample_w = (1.0 / torch.as_tensor(counts, dtype=torch.float64))[yt]
+    class_prob = torch.as_tensor(mixing.class_probabilities(counts), dtype=torch.float32,
+                                 device=dev)  # fmt: skip
+    # batches are drawn on the CPU (the generators' device), then index the data on ``dev``
+    cpu = torch.device("cpu")
+    sample_w = (1.0 / torch.as_tensor(counts, dtype=torch.float64, device=cpu))[yt.cpu()]
     mix_epochs = round(cfg.mix_until * total) if cfg.uses_mixing else 0
 
     def train_accuracy() -> list[float]:
-        return per_class_accuracy(predict(model, xt), yt.numpy(), k).tolist()
+        return per_class_accuracy(predict(model, xt), yt.cpu().numpy(), k).tolist()
 
     if start == 0:
         result.initial = {"train_accuracy": train_accuracy()}
@@ -445,19 +475,21 @@ def train_classifier(
             if cfg.strategy == "resample":
                 order = torch.multinomial(sample_w, len(yt), replacement=True, generator=gen)
             else:
-                order = torch.randperm(len(yt), generator=gen)
+                order = torch.randperm(len(yt), generator=gen, device=cpu)
+            order = order.to(dev)
             hook.mixing = mixing if epoch < mix_epochs else None
             hook.class_prob, hook.generator, hook.record = class_prob, mix_gen, True
-            grad_sum, grad_cnt = torch.zeros(k, dtype=torch.float64), torch.zeros(k)
-            correct, per_class = torch.zeros(k), torch.zeros(k)
+            grad_sum = torch.zeros(k, dtype=torch.float64, device=dev)
+            grad_cnt, correct, per_class = (torch.zeros(k, device=dev) for _ in range(3))
             losses, mixed, seen = [], 0, 0
             for idx in order.split(cfg.batch_size):
                 xb, yb = xt[idx], yt[idx]
                 hook.labels, hook.grad, hook.mixed = yb, None, None
                 if cfg.strategy == "mixup" and len(idx) > 1:
-                    beta = torch.distributions.Beta(cfg.mixup_alpha, cfg.mixup_alpha)
+                    a = torch.tensor(float(cfg.mixup_alpha), device=cpu)
+                    beta = torch.distributions.Beta(a, a)
                     lam = float(beta.sample())
-                    perm = torch.randperm(len(idx), generator=gen)
+                    perm = torch.randperm(len(idx), generator=gen, device=cpu).to(dev)
                     logits = model(lam * xb + (1 - lam) * xb[perm])
                     loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[perm])
                 else:
@@ -468,11 +500,11 @@ def train_classifier(
                 opt.step()
                 losses.append(float(loss.detach()) * len(idx))
                 correct.index_add_(0, yb, (logits.detach().argmax(1) == yb).float())
-                per_class.index_add_(0, yb, torch.ones(len(idx)))
+                per_class.index_add_(0, yb, torch.ones(len(idx), device=dev))
                 if hook.grad is not None:  # per-sample gradient of its own loss: batch · ∂L/∂h_i
                     g = hook.grad.reshape(len(idx), -1).norm(dim=1).double() * len(idx)
                     grad_sum.index_add_(0, yb, g)
-                    grad_cnt.index_add_(0, yb, torch.ones(len(idx)))
+                    grad_cnt.index_add_(0, yb, torch.ones(len(idx), device=dev))
                 if hook.mixed is not None:
                     mixed += int(hook.mixed.sum())
                 seen += len(idx)
@@ -486,8 +518,8 @@ def train_classifier(
             }  # fmt: skip
             if has_val:
                 pv = predict(model, xv)
-                row["val_accuracy"] = per_class_accuracy(pv, yv.numpy(), k).tolist()
-                row["val_balanced_accuracy"] = balanced_accuracy(pv, yv.numpy(), k)
+                row["val_accuracy"] = per_class_accuracy(pv, yv.cpu().numpy(), k).tolist()
+                row["val_balanced_accuracy"] = balanced_accuracy(pv, yv.cpu().numpy(), k)
             result.history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}",
                             train_bal=f"{np.nanmean(row['train_accuracy']):.3f}")  # fmt: skip
@@ -508,12 +540,14 @@ def train_classifier(
     return result
 
 
-def load_classifier(path: str | os.PathLike) -> nn.Module:
+def load_classifier(path: str | os.PathLike, map_location: Any = "cpu") -> nn.Module:
     """The trained :class:`~pdesolve.nn.classifier.FeatureClassifier` in a checkpoint or
-    ``model.pt`` written by :func:`train_classifier` (rebuilt from the stored config)."""
+    ``model.pt`` written by :func:`train_classifier` (rebuilt from the stored config), on the
+    device ``map_location`` names."""
+    from pdesolve.nn.checkpoint import target_device
     from pdesolve.nn.classifier import build_classifier
 
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, map_location=map_location)
     model_cfg = ckpt["config"].get("model")
     if model_cfg is None:
         raise ValueError(
@@ -521,6 +555,8 @@ def load_classifier(path: str | os.PathLike) -> nn.Module:
             "build the network yourself and load ckpt['model'] into it"
         )
     model = build_classifier(model_cfg)
+    if target_device(map_location) is not None:
+        model = model.to(target_device(map_location))
     model.load_state_dict(ckpt["model"])
     return model.eval()
 
