@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pdesolve.io import move_into_place
+
 __all__ = [
     "RunFolderError", "add_options", "claim_folder", "one_line_errors", "resumed_config",
     "write_csv",
@@ -112,14 +114,7 @@ def write_csv(path: str | os.PathLike, rows: list[Mapping[str, Any]]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w", newline="") as fh:
         fh.write(buffer.getvalue())
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    move_into_place(tmp, path, overwrite=True)
 
 
 def add_options(

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from pdesolve.io import move_into_place
+
 __all__ = ["plot_history", "plot_solution", "progress_bar", "write_metrics"]
 
 
@@ -29,7 +31,7 @@ def write_metrics(history: Mapping[str, list[Any]], keys: Sequence[str],
         writer = csv.writer(fh)
         writer.writerow(keys)
         writer.writerows(zip(*(history[k] for k in keys), strict=True))
-    os.replace(tmp, path)
+    move_into_place(tmp, path, overwrite=True)  # the umask's mode, not mkstemp's 0600
 
 
 def plot_history(
@@ -61,7 +63,7 @@ def plot_history(
     os.close(fd)
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
+    move_into_place(tmp, path, overwrite=True)  # the umask's mode, not mkstemp's 0600
 
 
 def progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
@@ -107,4 +109,4 @@ def plot_solution(points: np.ndarray, values: np.ndarray, reference: np.ndarray 
     os.close(fd)
     fig.savefig(tmp, dpi=90)
     plt.close(fig)
-    os.replace(tmp, path)
+    move_into_place(tmp, path, overwrite=True)  # the umask's mode, not mkstemp's 0600

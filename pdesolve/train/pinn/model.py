@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pdesolve.nn.checkpoint import load_checkpoint
+from pdesolve.nn.checkpoint import check_device, load_checkpoint, target_device
 from pdesolve.nn.mlp import make_model
 from pdesolve.train.pinn.config import DTYPES
 from pdesolve.train.pinn.network import PINN, HardInitial, PeriodicFeatures
@@ -77,12 +77,18 @@ def load_pinn(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[PINN,
     """
     from pdesolve.problems import get_problem
 
+    if isinstance(map_location, str):
+        check_device(map_location)
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.pt"
-    ckpt = load_checkpoint(path, map_location=map_location)
+    device = target_device(map_location)  # load on the CPU, then move the rebuilt model there
+    ckpt = load_checkpoint(path, map_location="cpu" if device is not None else map_location)
     cfg = ckpt["config"]
     problem = get_problem(cfg["problem"]["name"], **cfg["problem"]["params"])
     model = build_pinn(problem, cfg)
     model.network.load_state_dict(ckpt["model"])
-    return model.to(DTYPES[cfg["dtype"]]).eval(), problem
+    model = model.to(DTYPES[cfg["dtype"]])
+    if device is not None:  # the rebuilt model lives where the caller mapped the checkpoint
+        model = model.to(device)
+    return model.eval(), problem
