@@ -273,13 +273,23 @@ def read_pvtu(path: str | Path) -> list[Any]:
     return [meshio.read(path.parent / p.get("Source")) for p in root.iter("Piece")]
 
 
-def abort_on_failure(exc: BaseException) -> None:
+def abort_on_failure(exc: BaseException, wait: float = 10.0) -> None:
     """Under MPI, end every rank after an error on this one (MPI_Abort), after printing it:
-    the other ranks may be waiting in a collective call and would otherwise hang."""
+    the other ranks may be waiting in a collective call and would otherwise hang.
+
+    Before aborting, the ranks meet in a non-blocking barrier for up to ``wait`` seconds: when
+    the error was collective (every rank failed, e.g. a failed ``agree``), each rank has finished
+    writing its message before any rank's abort can cut another's short; a rank still stuck in a
+    collective call is aborted after ``wait`` seconds."""
     if world_size() > 1:
         print(f"pdesolve: rank {rank()} failed ({type(exc).__name__}: {exc}); ending all ranks",
               file=sys.stderr, flush=True)
-        world().tompi4py().Abort(1)
+        sys.stdout.flush()
+        comm = world().tompi4py()
+        request, deadline = comm.Ibarrier(), time.monotonic() + wait
+        while not request.Test() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        comm.Abort(1)
 
 
 __all__ = ["abort_on_failure", "broadcast", "build_problem", "distributable", "end", "read_pvtu",
