@@ -221,6 +221,21 @@ class Level:
         return x
 
 
+def check_cycle_options(
+    cycle: str, presmooth: int, postsmooth: int, precision: str | None, prolongation: str,
+    net: Any,
+) -> None:
+    """The checks every multigrid hierarchy (2-D or 3-D) makes of its cycle options."""
+    if cycle not in CYCLES:
+        raise ValueError(f"unknown cycle {cycle!r}; known: {', '.join(CYCLES)}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    if presmooth < 0 or postsmooth < 0 or presmooth + postsmooth == 0:
+        raise ValueError("need presmooth, postsmooth >= 0 with at least one sweep")
+    if prolongation == "learned" and net is None:
+        raise ValueError("prolongation='learned' needs a network (net= or checkpoint=)")
+
+
 class MultigridHierarchy:
     """A geometric multigrid hierarchy for a Dirichlet 9-point stencil operator.
 
@@ -295,16 +310,9 @@ class MultigridHierarchy:
             raise ValueError(f"unknown prolongation {prolongation!r}; known: {PROLONGATIONS}")
         if smoother not in SMOOTHERS:
             raise ValueError(f"unknown smoother {smoother!r}; known: {', '.join(SMOOTHERS)}")
-        if cycle not in CYCLES:
-            raise ValueError(f"unknown cycle {cycle!r}; known: {', '.join(CYCLES)}")
         if galerkin not in GALERKIN:
             raise ValueError(f"unknown galerkin {galerkin!r}; known: {', '.join(GALERKIN)}")
-        if precision is not None and precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
-        if presmooth < 0 or postsmooth < 0 or presmooth + postsmooth == 0:
-            raise ValueError("need presmooth, postsmooth >= 0 with at least one sweep")
-        if prolongation == "learned" and net is None:
-            raise ValueError("prolongation='learned' needs a network (net= or checkpoint=)")
+        check_cycle_options(cycle, presmooth, postsmooth, precision, prolongation, net)
         stencil = np.asarray(stencil, dtype=np.float64)
         n = stencil.shape[0]
         if stencil.ndim != 4 or stencil.shape != (n, n, 3, 3):
@@ -316,7 +324,14 @@ class MultigridHierarchy:
         self.prolongation, self.smoother, self.cycle_type = prolongation, smoother, cycle
         self.presmooth, self.postsmooth = int(presmooth), int(postsmooth)
         self.symmetric, self.galerkin, self.precision = symmetric, galerkin, precision
-        self.levels: list[Level] = [Level(A, n, smoother, omega, stencil)]
+        self._build_levels(Level(A, n, smoother, omega, stencil), coarsest, max_levels, omega, net)
+
+    def _build_levels(
+        self, finest: Level, coarsest: int, max_levels: int | None, omega: float, net: Any
+    ) -> None:
+        """Coarsen from ``finest`` until ``coarsest`` (or ``max_levels``), each level's
+        prolongation and coarse operator from :meth:`_coarsen`."""
+        self.levels: list[Level] = [finest]
         while True:
             level = self.levels[-1]
             if level.n <= coarsest or level.n < 3 or (
@@ -324,22 +339,27 @@ class MultigridHierarchy:
             ):
                 break
             nc = coarse_size(level.n)
-            if prolongation == "bilinear":  # the one rule that does not read the operator
-                p = bilinear_pstencil((nc, nc)).numpy()
-            else:
-                if level.stencil is None:
-                    level.stencil = stencil_from_csr(level.A, level.n)
-                p = pstencil_for(prolongation, level.stencil, net, precision)
-            level.P = prolongation_matrix(p, level.n)
-            if galerkin == "stencil":
-                if level.stencil is None:
-                    level.stencil = stencil_from_csr(level.A, level.n)
-                coarse = galerkin_stencil(level.stencil, p)
-                Ac = stencil_to_csr(coarse)
-            else:
-                coarse, Ac = None, (level.P.T.tocsr() @ level.A @ level.P).tocsr()
-            self.levels.append(Level(Ac, nc, smoother, omega, coarse))
+            level.P, Ac, coarse = self._coarsen(level, nc, net)
+            self.levels.append(Level(Ac, nc, self.smoother, omega, coarse))
         self._coarse: Any = None
+
+    def _coarsen(
+        self, level: Level, nc: int, net: Any
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray | None]:
+        """``(P, A_c, coarse stencil or None)`` of one 2-D level."""
+        if self.prolongation == "bilinear":  # the one rule that does not read the operator
+            p = bilinear_pstencil((nc, nc)).numpy()
+        else:
+            if level.stencil is None:
+                level.stencil = stencil_from_csr(level.A, level.n)
+            p = pstencil_for(self.prolongation, level.stencil, net, self.precision)
+        P = prolongation_matrix(p, level.n)
+        if self.galerkin == "stencil":
+            if level.stencil is None:
+                level.stencil = stencil_from_csr(level.A, level.n)
+            coarse = galerkin_stencil(level.stencil, p)
+            return P, stencil_to_csr(coarse), coarse
+        return P, (P.T.tocsr() @ level.A @ P).tocsr(), None
 
     # -- cycling -------------------------------------------------------------------------------
     def _coarse_solve(self, b: np.ndarray) -> np.ndarray:

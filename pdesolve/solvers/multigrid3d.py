@@ -50,7 +50,7 @@ from pdesolve.discretize.prolongation3d import (
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.resources import data_dir
 from pdesolve.solvers import multigrid
-from pdesolve.solvers.multigrid import CYCLES, PRECISIONS, Level, MultigridHierarchy
+from pdesolve.solvers.multigrid import Level, MultigridHierarchy, check_cycle_options
 
 PROLONGATIONS3D = ("trilinear", "bilinear", "blackbox", "learned")
 SMOOTHERS3D = ("gauss_seidel", "jacobi")
@@ -124,17 +124,10 @@ class MultigridHierarchy3D(MultigridHierarchy):
                              f"{', '.join(PROLONGATIONS3D)}")
         if smoother not in SMOOTHERS3D:
             raise ValueError(f"unknown 3-D smoother {smoother!r}; known: {', '.join(SMOOTHERS3D)}")
-        if cycle not in CYCLES:
-            raise ValueError(f"unknown cycle {cycle!r}; known: {', '.join(CYCLES)}")
         if galerkin != "matrix":
             raise ValueError(f"3-D multigrid forms coarse operators by sparse products "
                              f"(galerkin='matrix'), got {galerkin!r}")
-        if precision is not None and precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
-        if presmooth < 0 or postsmooth < 0 or presmooth + postsmooth == 0:
-            raise ValueError("need presmooth, postsmooth >= 0 with at least one sweep")
-        if prolongation == "learned" and net is None:
-            raise ValueError("prolongation='learned' needs a network (net= or checkpoint=)")
+        check_cycle_options(cycle, presmooth, postsmooth, precision, prolongation, net)
         s = as_stencil3d(stencil).numpy()
         if s.ndim != 6:
             raise ValueError(f"multigrid needs one 3-D stencil (n, n, n, 3, 3, 3), got {s.shape}")
@@ -146,22 +139,19 @@ class MultigridHierarchy3D(MultigridHierarchy):
         self.prolongation, self.smoother, self.cycle_type = prolongation, smoother, cycle
         self.presmooth, self.postsmooth = int(presmooth), int(postsmooth)
         self.symmetric, self.galerkin, self.precision = symmetric, galerkin, precision
-        self.levels: list[Level] = [Level(A, n, smoother, omega, s)]
-        while True:
-            level = self.levels[-1]
-            if level.n <= coarsest or level.n < 3 or (
-                max_levels is not None and len(self.levels) >= max_levels
-            ):
-                break
-            nc = coarse_size(level.n)
-            if level.stencil is None and prolongation not in ("trilinear", "bilinear"):
-                level.stencil = stencil_from_csr3d(level.A, level.n)
-            p = pstencil_for3d(prolongation, level.n if level.stencil is None else level.stencil,
-                               net, precision)
-            level.P = prolongation_matrix3d(p, level.n)
-            Ac = (level.P.T.tocsr() @ level.A @ level.P).tocsr()
-            self.levels.append(Level(Ac, nc, smoother, omega, None))
-        self._coarse: Any = None
+        self._build_levels(Level(A, n, smoother, omega, s), coarsest, max_levels, omega, net)
+
+    def _coarsen(
+        self, level: Level, nc: int, net: Any
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, None]:
+        """``(P, PᵀAP, None)`` of one 3-D level (coarse operators by sparse products)."""
+        if level.stencil is None and self.prolongation not in ("trilinear", "bilinear"):
+            level.stencil = stencil_from_csr3d(level.A, level.n)
+        p = pstencil_for3d(self.prolongation,
+                           level.n if level.stencil is None else level.stencil, net,
+                           self.precision)  # fmt: skip
+        P = prolongation_matrix3d(p, level.n)
+        return P, (P.T.tocsr() @ level.A @ P).tocsr(), None
 
     @staticmethod
     def stencil_of(system: LinearSystem) -> np.ndarray:
