@@ -93,8 +93,12 @@ def _plan(block: int, coarse: bool) -> tuple[Tensor, Tensor, Tensor]:
     return row, col, shift.reshape(-1, 2)
 
 
-def _symbol(values: Tensor, thetas: Tensor, plan: tuple[Tensor, Tensor, Tensor],
-            shape: tuple[int, int]) -> Tensor:
+def block_symbol(values: Tensor, thetas: Tensor, plan: tuple[Tensor, Tensor, Tensor],
+                 shape: tuple[int, int]) -> Tensor:
+    """The block symbols ``(B, T, rows, cols)`` of stencil ``values`` ``(B, ...)`` at the
+    frequencies ``thetas`` ``(T, dim)``: entry ``e`` (flattened) adds ``values[e] e^{iθ·d_e}`` at
+    ``(row_e, col_e)``, with ``plan = (row, col, d)`` giving, per entry, its place in the block and
+    the block shift ``d`` of its column (any dimension: 2-D and 3-D plans use it alike)."""
     row, col, shift = (t.to(values.device) for t in plan)
     thetas = thetas.to(device=values.device, dtype=torch.float64)
     phase = torch.exp(1j * (thetas @ shift.to(torch.float64).T))  # (T, E)
@@ -108,14 +112,14 @@ def _symbol(values: Tensor, thetas: Tensor, plan: tuple[Tensor, Tensor, Tensor],
 def operator_symbol(stencil: Tensor, thetas: Tensor) -> Tensor:
     """``A_θ`` ``(B, T, b², b²)`` of block stencils ``(B, b, b, 3, 3)``."""
     block = stencil.shape[-3]
-    return _symbol(stencil, thetas, _plan(block, coarse=False), (block * block, block * block))
+    return block_symbol(stencil, thetas, _plan(block, coarse=False), (block * block, block * block))
 
 
 def prolongation_symbol(pstencil: Tensor, thetas: Tensor) -> Tensor:
     """``P_θ`` ``(B, T, b², (b/2)²)`` of P-stencils ``(B, b/2, b/2, 3, 3)``."""
     block = 2 * pstencil.shape[-3]
     plan = _plan(block, coarse=True)
-    return _symbol(pstencil, thetas, plan, (block * block, (block // 2) ** 2))
+    return block_symbol(pstencil, thetas, plan, (block * block, (block // 2) ** 2))
 
 
 def smoother_order(block: int, smoother: str = "gauss_seidel") -> Tensor:

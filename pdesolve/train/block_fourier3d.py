@@ -37,7 +37,8 @@ import math
 import torch
 from torch import Tensor
 
-REDUCTIONS = ("max", "mean", "sum")
+from pdesolve.train.block_fourier import REDUCTIONS, block_symbol
+
 SMOOTHERS = ("gauss_seidel", "jacobi")
 
 
@@ -111,28 +112,16 @@ def _plan(block: int, coarse: bool) -> tuple[Tensor, Tensor, Tensor]:
     return flat(node, block).reshape(-1), flat(local, block).reshape(-1), shift.reshape(-1, 3)
 
 
-def _symbol(values: Tensor, thetas: Tensor, plan: tuple[Tensor, Tensor, Tensor],
-            shape: tuple[int, int]) -> Tensor:
-    row, col, shift = (t.to(values.device) for t in plan)
-    thetas = thetas.to(device=values.device, dtype=torch.float64)
-    phase = torch.exp(1j * (thetas @ shift.to(torch.float64).T))  # (T, E)
-    vals = values.reshape(values.shape[0], 1, -1).to(torch.complex128) * phase  # (B, T, E)
-    out = torch.zeros(vals.shape[:2] + (shape[0] * shape[1],), dtype=torch.complex128,
-                      device=values.device)
-    index = (row * shape[1] + col).expand_as(vals)
-    return out.scatter_add(-1, index, vals).reshape(vals.shape[:2] + shape)
-
-
 def operator_symbol3d(stencil: Tensor, thetas: Tensor) -> Tensor:
     """``A_θ`` ``(B, T, b³, b³)`` of block stencils ``(B, b, b, b, 3, 3, 3)``."""
     b = stencil.shape[-4]
-    return _symbol(stencil, thetas, _plan(b, coarse=False), (b**3, b**3))
+    return block_symbol(stencil, thetas, _plan(b, coarse=False), (b**3, b**3))
 
 
 def prolongation_symbol3d(pstencil: Tensor, thetas: Tensor) -> Tensor:
     """``P_θ`` ``(B, T, b³, (b/2)³)`` of P-stencils ``(B, b/2, b/2, b/2, 3, 3, 3)``."""
     b = 2 * pstencil.shape[-4]
-    return _symbol(pstencil, thetas, _plan(b, coarse=True), (b**3, (b // 2) ** 3))
+    return block_symbol(pstencil, thetas, _plan(b, coarse=True), (b**3, (b // 2) ** 3))
 
 
 def smoother_symbol3d(A: Tensor, smoother: str = "gauss_seidel", backward: bool = False,
