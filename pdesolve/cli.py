@@ -50,6 +50,15 @@ def mpi_rank() -> int:
     return 0
 
 
+def process_rank() -> int:
+    """This process's rank in a multi-process run: the MPI rank under ``mpiexec``, else the
+    ``RANK`` that ``torchrun`` sets (0 for a plain run). Only rank 0 keeps a run folder."""
+    rank = mpi_rank()
+    if rank == 0 and mpi_size() == 1:
+        rank = int(os.environ.get("RANK", "0") or 0)
+    return rank
+
+
 def mpi_size() -> int:
     """Processes of this run from the launcher's environment (1 when not under mpiexec)."""
     for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
@@ -219,7 +228,7 @@ def run(
     Returns the ``result.json`` content.
     """
     check_config(cfg)
-    if output_dir is not None and mpi_rank() == 0:
+    if output_dir is not None and process_rank() == 0:
         check_output_folder(output_dir)
     if cfg.get("study") is not None:  # a training study (e.g. +experiment=imbalance_digits)
         from pdesolve.train.study import run_study
@@ -305,7 +314,8 @@ def run(
         record = {
             "kind": kind, "problem": problem_record, "method": {"name": method_name, **method_cfg},
             "sizes": {"unknowns": int(np.size(values)) if values is not None else None,
-                      "parameters": int(result.info.get("parameters", 0))},
+                      "parameters": int(result.info.get("parameters", 0)),
+                      "world_size": int(result.info.get("world_size", 1))},
             "status": result.status.value,
             "success": result.success,
             "criteria": [{"name": c.name, "target": c.target, "value": _number(c.value),
@@ -355,7 +365,7 @@ def run(
         if output_dir is not None and cfg.get("write_solution", True):
             distributed["write"](output_dir)
         distributed["finish"]()
-    elif output_dir is not None and mpi_rank() == 0:
+    elif output_dir is not None and process_rank() == 0:
         writers = dict(run_writers)
         on_system = system is not None and values is not None and np.shape(values) == (system.size,)
         if cfg.get("write_solution", True) and on_system and system.geometry is not None:
@@ -403,7 +413,7 @@ def _hydra_app(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
-    output_dir = hydra_cfg.runtime.output_dir if mpi_rank() == 0 else None
+    output_dir = hydra_cfg.runtime.output_dir if process_rank() == 0 else None
     try:
         check_config(cfg, hydra_cfg.runtime.choices)
         if output_dir is not None:
@@ -412,7 +422,7 @@ def _hydra_app(cfg: DictConfig) -> None:
         print(f"pdesolve: {exc}", file=sys.stderr)
         sys.exit(2)
     record = run(cfg, output_dir, overrides=list(hydra_cfg.overrides.task))
-    if mpi_rank() == 0:
+    if process_rank() == 0:
         from pdesolve.train.study import study_summary
 
         print((study_summary if "study" in record else _summary)(record, output_dir))
@@ -579,14 +589,14 @@ def main() -> None:
         sys.exit(compare_main(sys.argv[2:]))
     import hydra
 
-    if mpi_rank() == 0:
+    if process_rank() == 0:
         try:
             sys.argv[1:] = _prepare_command_line(sys.argv[1:])
         except ConfigError as exc:
             print(f"pdesolve: {exc}", file=sys.stderr)
             sys.exit(2)
     scratch = None
-    if mpi_rank() > 0:  # only rank 0 keeps a run folder; the others write into a scratch folder
+    if process_rank() > 0:  # only rank 0 keeps a run folder; the others write into a scratch one
         scratch = tempfile.mkdtemp(prefix="pdesolve-rank-")
         sys.argv += [f"hydra.run.dir={scratch}", "hydra.output_subdir=null",
                      "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]  # fmt: skip
