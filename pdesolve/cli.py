@@ -104,9 +104,8 @@ def _check_method(kind: str, name: str) -> None:
 
 def _check_problem_kind(kind: str, problem: Any, name: str) -> None:
     """Clear errors, before any work, for a problem handed to the wrong kind of method."""
-    from pdesolve.problems.inverse import InverseProblem
-
-    inverse = isinstance(problem, InverseProblem)
+    module = sys.modules.get("pdesolve.problems.inverse")  # not loaded: no inverse problem
+    inverse = module is not None and isinstance(problem, module.InverseProblem)
     if inverse and kind != "recover":
         raise ValueError(
             f"problem {name!r} is an inverse problem (y = A x + e): choose a recovery method with "
@@ -213,6 +212,28 @@ def config_text(cfg: DictConfig | dict, overrides: list[str] | None = None) -> s
     return head + OmegaConf.to_yaml(cfg, resolve=True)
 
 
+def _seed_torch(kind: str, method: str, problem: str, pc: Any, seed: int) -> None:
+    """Seed torch's global generator, unless this run never needs torch: the modules of the
+    method, its preconditioner and the problem are imported first (a learned one imports torch),
+    and a classical solve whose modules did not import torch leaves it unloaded (an MPI rank
+    then saves its memory)."""
+    from pdesolve.fitting import FIT_METHODS
+    from pdesolve.problems import PROBLEMS
+    from pdesolve.recovery import RECOVERY_METHODS
+    from pdesolve.solvers import PRECONDITIONERS, SOLVERS
+
+    registry = {"solve": SOLVERS, "fit": FIT_METHODS, "recover": RECOVERY_METHODS}[kind]
+    registry.get(method)
+    if isinstance(pc, str) and pc in PRECONDITIONERS:
+        PRECONDITIONERS.get(pc)
+    if problem in PROBLEMS:
+        PROBLEMS.get(problem)
+    if kind != "solve" or "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+
+
 def run(
     cfg: DictConfig, output_dir: str | os.PathLike | None, overrides: list[str] | None = None
 ) -> dict[str, Any]:
@@ -234,20 +255,18 @@ def run(
         from pdesolve.train.study import run_study
 
         return run_study(cfg, output_dir, config=config_text(cfg, overrides))
-    import torch
-
     import pdesolve
     from pdesolve.io import json_text, solution_mesh, write_run_files
 
     kind = run_kind(cfg)
     seed = int(cfg.get("seed", 0))
     np.random.seed(seed)  # noqa: NPY002 - seeds legacy global-RNG users too
-    torch.manual_seed(seed)
     problem_cfg = _container(cfg.problem)
     method_cfg = _container(cfg[KINDS[kind]])
     problem_name = problem_cfg.pop("name")
     method_name = method_cfg.pop("name")
     _check_method(kind, method_name)
+    _seed_torch(kind, method_name, problem_name, method_cfg.get("pc"), seed)
     parallel = None
     if mpi_size() > 1:  # one rank's failure ends all ranks with its message (pdesolve.parallel)
         from pdesolve import parallel
@@ -422,10 +441,12 @@ def _hydra_app(cfg: DictConfig) -> None:
         print(f"pdesolve: {exc}", file=sys.stderr)
         sys.exit(2)
     record = run(cfg, output_dir, overrides=list(hydra_cfg.overrides.task))
-    if process_rank() == 0:
+    if process_rank() == 0 and "study" in record:
         from pdesolve.train.study import study_summary
 
-        print((study_summary if "study" in record else _summary)(record, output_dir))
+        print(study_summary(record, output_dir))
+    elif process_rank() == 0:
+        print(_summary(record, output_dir))
 
 
 def _prepare_command_line(args: list[str]) -> list[str]:

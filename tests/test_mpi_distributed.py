@@ -52,6 +52,8 @@ runs = {
     "mesh": ("mesh_poisson", dict(refine=1), "jacobi"),
     "pcmg": ("diffusion", dict(dim=2, n=63, coefficient="lognormal", scheme="fe9"),
              {"name": "multigrid", "prolongation": "blackbox"}),
+    "learned": ("diffusion", dict(dim=2, n=31, coefficient="lognormal", scheme="fe9", seed=2),
+                {"name": "multigrid", "prolongation": "learned"}),
 }
 for label, (name, kw, pc) in runs.items():
     problem = pdesolve.get_problem(name, **kw)
@@ -67,11 +69,32 @@ for label, (name, kw, pc) in runs.items():
                       "setups": second.info["setups"], "smoother": first.info.get("mg_smoother"),
                       "errors": errors}
     system.release()
+# the learned prolongation: every rank's P rows, from its own stencils plus the halo, equal the
+# rows of the serial P (the network in float64 here: the same arithmetic at every point)
+from pdesolve.solvers.distributed_pc import prolongation_rows
+from pdesolve.solvers.multigrid import (load_network, prolongation_matrix, pstencil_for,
+                                        structured_stencil)
+problem = pdesolve.get_problem("diffusion", **runs["learned"][1])
+net, system = load_network(None), problem.discretize_distributed()
+M = system.to_petsc()
+lo, hi = system.local_rows
+mine, _ = prolongation_rows(M, 31, "learned", lo, hi, net, "float64")
+whole = prolongation_matrix(pstencil_for("learned", structured_stencil(problem.discretize()), net,
+                                         "float64"), 31)[lo:hi]
+gap = float(abs(mine - whole).max()) / float(abs(whole).max())
+gaps = comm.tompi4py().gather(gap)
+if comm.getRank() == 0:
+    out["learned_p_gap"] = max(gaps)
+M.destroy()
 if comm.getSize() == 1:  # today's serial PCMG: the same iterations from the distributed set-up
     problem = pdesolve.get_problem("diffusion", **runs["pcmg"][1])
     serial = pdesolve.solve(problem.discretize(), method="petsc_cg", rtol=1e-10,
                             pc=pdesolve.get_preconditioner("multigrid", prolongation="blackbox"))
     out["pcmg_serial_its"] = serial.iterations
+    problem = pdesolve.get_problem("diffusion", **runs["learned"][1])
+    serial = pdesolve.solve(problem.discretize(), method="petsc_cg", rtol=1e-10,
+                            pc=pdesolve.get_preconditioner("multigrid", prolongation="learned"))
+    out["learned_serial"] = {"its": serial.iterations, "x": serial.x.tolist()}
 if comm.getRank() == 0:
     json.dump(out, open(sys.argv[1], "w"))
 parallel.end()
@@ -122,6 +145,20 @@ def test_pcmg_blackbox_parallel_smoother(runs):
         assert abs(other["its"] - one["its"]) <= 6
         x1, xp = np.array(one["x"]), np.array(other["x"])
         assert np.linalg.norm(xp - x1) <= 1e-8 * np.linalg.norm(x1)
+
+
+def test_pcmg_learned_prolongation_matches_serial(runs):
+    """Each rank evaluates the network on its own coarse points: its P rows are the serial ones
+    and the solution is the serial PCMG's (one process, no distributed assembly) to 1e-8."""
+    serial = runs[1]["learned_serial"]
+    x0 = np.array(serial["x"])
+    for ranks in (1, 2, 3):
+        assert runs[ranks]["learned_p_gap"] <= 1e-12
+        run = runs[ranks]["learned"]
+        assert run["smoother"] == ("sor" if ranks == 1 else "chebyshev+jacobi")
+        assert np.linalg.norm(np.array(run["x"]) - x0) <= 1e-8 * np.linalg.norm(x0)
+    assert runs[1]["learned"]["its"] == serial["its"]
+    assert all(abs(runs[r]["learned"]["its"] - serial["its"]) <= 6 for r in (2, 3))
 
 
 def _cli(tmp_path: Path, name: str, ranks: int, *overrides: str) -> subprocess.CompletedProcess:

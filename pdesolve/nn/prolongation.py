@@ -279,8 +279,9 @@ def _batched_scores(
         s5 = gather_neighbour_stencils(stencil, periodic)
         bb = collapsed_edge_weights(s5)
         return net.infer(s5, dtype=dtype, blackbox=bb), bb
-    nc = (stencil.shape[0] - 1) // 2
-    scores = torch.empty(nc, nc, 4, dtype=stencil.dtype, device=stencil.device)
+    # coarse rows and columns (a block of whole fine lines, e.g. one MPI rank's, may be oblong)
+    nc, mc = (stencil.shape[0] - 1) // 2, (stencil.shape[1] - 1) // 2
+    scores = torch.empty(nc, mc, 4, dtype=stencil.dtype, device=stencil.device)
     edges = torch.empty_like(scores)
     layers = net._folded(dtype, stencil.device)
     with torch.no_grad():
@@ -289,7 +290,7 @@ def _batched_scores(
             # fine rows 2 i0 .. 2 i1 hold the centre, left and right lines of coarse rows i0..i1-1
             s5 = gather_neighbour_stencils(stencil[2 * i0 : 2 * i1 + 1])
             edges[i0:i1] = collapsed_edge_weights(s5)
-            scores[i0:i1] = net._infer(s5, layers, dtype, rows * nc, edges[i0:i1])
+            scores[i0:i1] = net._infer(s5, layers, dtype, rows * mc, edges[i0:i1])
     return scores, edges
 
 
