@@ -158,6 +158,28 @@ def test_cli_writes_pvtu_pieces(tmp_path):
     assert total_cells == sum(len(block.data) for block in serial.cells)
 
 
+def test_second_cli_run_into_one_folder_keeps_the_first_runs_pieces(tmp_path):
+    """Two 2-rank runs into one folder: the second's result and solution pieces are numbered,
+    the first's are untouched, and each .pvtu names its own run's pieces."""
+    from pdesolve.parallel import read_pvtu
+
+    args = ("problem.n=16", "solver=petsc_cg", "solver.pc=jacobi", "solver.rtol=1e-10")
+    first = _cli(tmp_path, "runs", 2, *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = (tmp_path / "runs" / "solution_0.vtu").read_bytes()
+    second = _cli(tmp_path, "runs", 2, *args[:-1], "solver.rtol=1e-4")
+    assert second.returncode == 0, second.stderr[-3000:]
+    runs = tmp_path / "runs"
+    assert (runs / "solution_0.vtu").read_bytes() == before
+    assert {"result-2.json", "solution-2.pvtu", "solution-2_0.vtu", "solution-2_1.vtu"} <= {
+        p.name for p in runs.iterdir()}
+    one, two = (json.loads((runs / f).read_text()) for f in ("result.json", "result-2.json"))
+    assert two["iterations"] < one["iterations"]  # the looser tolerance: the other run's files
+    u_one = np.concatenate([p.point_data["u"] for p in read_pvtu(runs / "solution.pvtu")])
+    u_two = np.concatenate([p.point_data["u"] for p in read_pvtu(runs / "solution-2.pvtu")])
+    assert 0 < np.abs(u_one - u_two).max() < 1e-2
+
+
 def test_missing_mesh_on_one_rank_ends_all_ranks(tmp_path):
     shutil.copy(SAMPLE_MESH, tmp_path / "mesh_0.msh")  # rank 1 lacks its
     proc = _cli(tmp_path, "run", 2, "problem=mesh_poisson",
