@@ -52,6 +52,8 @@ runs = {
     "mesh": ("mesh_poisson", dict(refine=1), "jacobi"),
     "pcmg": ("diffusion", dict(dim=2, n=63, coefficient="lognormal", scheme="fe9"),
              {"name": "multigrid", "prolongation": "blackbox"}),
+    "pcmg_learned": ("diffusion", dict(dim=2, n=63, coefficient="lognormal", scheme="fe9"),
+                     {"name": "multigrid", "prolongation": "learned"}),
 }
 for label, (name, kw, pc) in runs.items():
     problem = pdesolve.get_problem(name, **kw)
@@ -72,6 +74,9 @@ if comm.getSize() == 1:  # today's serial PCMG: the same iterations from the dis
     serial = pdesolve.solve(problem.discretize(), method="petsc_cg", rtol=1e-10,
                             pc=pdesolve.get_preconditioner("multigrid", prolongation="blackbox"))
     out["pcmg_serial_its"] = serial.iterations
+    learned = pdesolve.solve(problem.discretize(), method="petsc_cg", rtol=1e-10,
+                             pc=pdesolve.get_preconditioner("multigrid", prolongation="learned"))
+    out["pcmg_learned_serial"] = {"its": learned.iterations, "x": learned.x.tolist()}
 if comm.getRank() == 0:
     json.dump(out, open(sys.argv[1], "w"))
 parallel.end()
@@ -127,6 +132,20 @@ def test_pcmg_blackbox_parallel_smoother(runs):
 def _cli(tmp_path: Path, name: str, ranks: int, *overrides: str) -> subprocess.CompletedProcess:
     script = str(Path(sys.executable).with_name("pdesolve"))
     return _launch([script, *overrides, f"hydra.run.dir={tmp_path / name}"], ranks)
+
+
+def test_pcmg_learned_builds_each_ranks_rows_of_p(runs):
+    """The network runs on each rank's stencils: one rank gives the serial learned PCMG's
+    iterations and solution, two and three ranks the same solution."""
+    one, serial = runs[1]["pcmg_learned"], runs[1]["pcmg_learned_serial"]
+    assert one["smoother"] == "sor" and one["its"] == serial["its"]
+    x1 = np.array(one["x"])
+    assert np.linalg.norm(x1 - np.array(serial["x"])) <= 1e-9 * np.linalg.norm(x1)
+    for ranks in (2, 3):
+        other = runs[ranks]["pcmg_learned"]
+        assert other["smoother"] == "chebyshev+jacobi"
+        assert abs(other["its"] - one["its"]) <= 6, (other["its"], one["its"])
+        assert np.linalg.norm(np.array(other["x"]) - x1) <= 1e-8 * np.linalg.norm(x1)
 
 
 def test_cli_writes_pvtu_pieces(tmp_path):
