@@ -58,7 +58,7 @@ def distributable(problem: Any, method: str, method_cfg: dict[str, Any]) -> bool
     """Whether ``method`` on ``problem`` runs on rank-local rows (else every rank assembles all)."""
     if method != "petsc_cg" or not hasattr(problem, "discretize_distributed"):
         return False
-    if getattr(problem, "scheme", "fd") not in ("fd", "fe9"):
+    if getattr(problem, "scheme", "fd") not in ("fd", "fe9", "fe27"):
         return False
     pc = method_cfg.get("pc", "none")
     name = pc if isinstance(pc, str) else (pc.get("name") if isinstance(pc, dict) else None)

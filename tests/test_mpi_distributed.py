@@ -34,6 +34,10 @@ cases = {
     "poisson3d": ("poisson", dict(dim=3, n=5, solution="exponential")),
     "smooth3d": ("diffusion", dict(dim=3, n=5, coefficient="smooth", solution="exponential")),
     "fe9": ("diffusion", dict(dim=2, n=7, coefficient="lognormal", scheme="fe9")),
+    "fe27": ("diffusion", dict(dim=3, n=5, coefficient="lognormal", scheme="fe27",
+                               solution="exponential")),
+    "anisotropic_fd": ("diffusion", dict(dim=2, n=7, coefficient="anisotropic")),
+    "anisotropic_fe9": ("diffusion", dict(dim=2, n=7, coefficient="anisotropic", scheme="fe9")),
     "mesh": ("mesh_poisson", dict()),
 }
 for label, (name, kw) in cases.items():  # the rows of every rank equal the serial rows
