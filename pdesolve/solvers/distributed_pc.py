@@ -5,14 +5,14 @@ identity configure the KSP's PC as on one rank. The geometric ``multigrid`` prec
 PETSc's PCMG over prolongations that every rank builds for its own rows: it reads the stencils of
 the fine rows its P rows need (its rows plus a halo of two grid lines, fetched from the
 distributed matrix), applies the same P-stencil rule as on one rank (``blackbox``, ``boxmg``,
-``constant_preserving``, ``bilinear``, and ``learned``: the network evaluated at the rank's own
-coarse points, each from the five fine stencils around it) and hands its rows of P to PETSc,
-which forms the coarse operators by parallel Galerkin products (``MatPtAP``). Because SOR acts
-per process, several ranks smooth with Chebyshev iterations on Jacobi (``sweeps`` iterations,
-PETSc's eigenvalue estimate) and solve the coarsest level redundantly with LU on every rank; on
-one process the serial configuration (SOR forward down, backward up, LU) is kept.
+``constant_preserving``, ``bilinear``, and ``learned``: the network evaluated on those stencils
+only) and hands its rows of P to PETSc, which forms the coarse
+operators by parallel Galerkin products (``MatPtAP``). Because SOR acts per process, several
+ranks smooth with Chebyshev iterations on Jacobi (``sweeps`` iterations, PETSc's eigenvalue
+estimate) and solve the coarsest level redundantly with LU on every rank; on one process the
+serial configuration (SOR forward down, backward up, LU) is kept.
 
-Preconditioners that run Python code on the whole vector (deflation, coarse_grid, the networks)
+Preconditioners that run Python code on the whole vector (deflation, coarse_grid, DCDM's network)
 need the whole matrix on every rank: use them with ``problem.discretize()`` (each rank assembles
 everything) instead of ``discretize_distributed()``.
 """
@@ -32,8 +32,7 @@ from pdesolve.linalg.system import InvalidSystemError
 from pdesolve.solvers.basic_preconditioners import Identity, Jacobi, PetscPreconditioner
 from pdesolve.solvers.preconditioner import Preconditioner
 
-#: P-stencil rules that read only the fine stencils at and around each coarse point (the learned
-#: network sees the five fine stencils centred at and next to each coarse point)
+#: P-stencil rules that read only the fine stencils at and around each coarse point
 LOCAL_RULES = ("bilinear", "blackbox", "boxmg", "constant_preserving", "learned")
 
 
@@ -72,7 +71,9 @@ def configure_distributed(pc: Preconditioner, ksp: Any, A: Any, system: Distribu
         ksp.getPC().setType("none")
         return [], [], {}
     if pc.name == "multigrid":  # pdesolve.solvers.multigrid.MultigridPreconditioner
-        net = pc.network(2) if pc.options["prolongation"] == "learned" else None
+        learned = pc.options["prolongation"] == "learned"
+        net = agree(lambda: pc.network(2), "loading the prolongation network",
+                    system.comm) if learned else None
         return distributed_pcmg(ksp.getPC(), A, pc.options, net)
     raise ValueError(
         f"pc={pc.name!r} runs Python code on the whole vector and needs the whole matrix on every "
@@ -118,16 +119,15 @@ def _pstencil(rule: str, block: np.ndarray, net: Any = None,
     from pdesolve.discretize import prolongation
 
     s = torch.as_tensor(np.ascontiguousarray(block), dtype=torch.float64)
-    with torch.no_grad():
-        if rule == "learned":
-            from pdesolve.nn.prolongation import learned_pstencil
+    if rule == "learned":
+        from pdesolve.nn.prolongation import learned_pstencil
 
-            p = learned_pstencil(net, s, precision=precision).cpu()
-        else:
-            rules = {"blackbox": prolongation.blackbox_pstencil,
-                     "boxmg": prolongation.boxmg_pstencil,
-                     "constant_preserving": prolongation.constant_preserving_pstencil}
-            p = rules[rule](s)
+        p = learned_pstencil(net, s, precision=precision).cpu()
+        return p.numpy().astype(np.float64, copy=False)
+    rules = {"blackbox": prolongation.blackbox_pstencil, "boxmg": prolongation.boxmg_pstencil,
+             "constant_preserving": prolongation.constant_preserving_pstencil}
+    with torch.no_grad():
+        p = rules[rule](s)
     return p.numpy().astype(np.float64, copy=False)
 
 
@@ -137,9 +137,9 @@ def prolongation_rows(A: Any, n: int, rule: str, lo: int, hi: int, net: Any = No
     ``A`` (coarse point ``(I, J)`` at fine node ``(2I + 1, 2J + 1)``), and the coarse grid size.
 
     Only the stencils of the fine lines ``2 I_lo .. 2 I_hi + 2`` around the coarse lines whose
-    P-stencils reach the rows are read; the values equal the whole grid's P rows (``learned``:
-    ``net``, run at ``precision`` as in ``pdesolve.nn.prolongation.learned_pstencil``, on the
-    rank's coarse points only).
+    P-stencils reach the rows are read (those lines hold both coarse neighbours of every fine
+    line of the rows, whose learned edge weights are normalised against each other; ``net`` in
+    ``precision`` is the ``learned`` rule's network); the values equal the whole grid's P rows.
     """
     nc = coarse_size(n)
     if hi <= lo:
@@ -170,8 +170,8 @@ def prolongation_rows(A: Any, n: int, rule: str, lo: int, hi: int, net: Any = No
 def distributed_pcmg(pc: Any, A: Any, options: dict[str, Any], net: Any = None
                      ) -> tuple[list[Any], list[str], dict[str, Any]]:
     """Make ``pc`` PETSc's PCMG on rank-local prolongation rows of ``options["prolongation"]``
-    for the distributed 2-D grid matrix ``A`` (``n² × n²``, ``n = 2^k - 1``; ``net``: the
-    network of the ``learned`` rule)."""
+    for the distributed 2-D grid matrix ``A`` (``n² × n²``, ``n = 2^k - 1``); ``net`` is the
+    network of the ``learned`` rule."""
     PETSc = petsc()
     comm = A.getComm()
     rule, cycle = options["prolongation"], options["cycle"]
