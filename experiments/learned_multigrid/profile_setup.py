@@ -64,14 +64,16 @@ def _keys(spec: str) -> list[tuple]:
     return [(code.co_filename, code.co_firstlineno, code.co_name)]
 
 
-def profile(fn) -> tuple[object, dict[str, float], float]:
+def profile(fn, components: dict[str, list[str]] | None = None
+            ) -> tuple[object, dict[str, float], float]:
+    """``(fn(), {component: cumulative s or None}, wall s)`` of one profiled call."""
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     out = prof.runcall(fn)
     wall = time.perf_counter() - t0
     stats = pstats.Stats(prof).stats  # key -> (cc, nc, tt, ct, callers)
     comp = {}
-    for label, specs in COMPONENTS.items():
+    for label, specs in (components or COMPONENTS).items():
         keys = [k for s in specs for k in _keys(s)]
         hits = [stats[k][3] for k in keys if k in stats]
         comp[label] = float(sum(hits)) if hits else None
@@ -125,9 +127,14 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.2f}"
 
 
-def write_table(before: dict, after: dict, out: Path) -> None:
-    """The before/after markdown table of two profile records."""
+def write_table(before: dict, after: dict, out: Path,
+                components: dict[str, list[str]] | None = None, name: str = "setup_profile.md",
+                title: str = "", problem: str = "Dirichlet log-normal diffusion (bilinear FE, "
+                "seed 0)") -> None:
+    """The before/after markdown table of two profile records (``out/name``)."""
     from pdesolve.io import markdown_table
+
+    components = components or COMPONENTS
 
     rules = [r for r in after["rows"] if r != "gamg"]
     cols = [(r, rec) for r in rules for rec in (before, after)]
@@ -137,7 +144,7 @@ def write_table(before: dict, after: dict, out: Path) -> None:
                 **{f"{r} {rec['label']}": c for (r, rec), c in zip(cols, cells, strict=True)}}
 
     body = [row(label, [_fmt(rec["rows"][r]["components"].get(label)) for r, rec in cols])
-            for label in COMPONENTS]
+            for label in components]
     body.append(row("set-up under cProfile", [_fmt(rec["rows"][r].get("profiled_setup_s"))
                                               for r, rec in cols]))
     body.append(row("**set-up (plain run)**",
@@ -149,8 +156,8 @@ def write_table(before: dict, after: dict, out: Path) -> None:
     ratio = {rec["label"]: {r: rec["rows"][r]["setup_s"] / rec["rows"]["gamg"]["setup_s"]
                             for r in rules} for rec in (before, after)}
     lines = [
-        f"# Set-up profile of CG + PETSc PCMG, n = {after['n']} (before / after)", "",
-        "Dirichlet log-normal diffusion (bilinear FE, seed 0), one process, one thread. "
+        title or f"# Set-up profile of CG + PETSc PCMG, n = {after['n']} (before / after)", "",
+        f"{problem}, one process, one thread. "
         "Components: cProfile cumulative seconds in a profiled run (a component's functions "
         "may nest in another's: rows do not add up; cProfile inflates the many small calls of "
         "the Python-level code); set-up and solve: a plain run just before it (the solver's "
@@ -165,7 +172,7 @@ def write_table(before: dict, after: dict, out: Path) -> None:
             f"{rec['label']} {_ratio(rec, 'learned', 'blackbox'):.2f}" for rec in (before, after)
             if "learned" in rec["rows"] and "blackbox" in rec["rows"]),
     ]
-    (out / "setup_profile.md").write_text("\n".join(lines) + "\n")
+    (out / name).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -348,25 +348,29 @@ def stencil_from_csr3d(A: sp.spmatrix, n: int) -> np.ndarray:
     A = sp.csr_matrix(A)
     if A.shape != (n**3, n**3):
         raise ValueError(f"matrix shape {A.shape} does not match an {n}x{n}x{n} grid")
-    if not A.has_canonical_format:
-        A = A.copy()
-        A.sum_duplicates()
     # a column offset col - row = da n² + db n + dc with da, db, dc in {-1, 0, 1} determines
     # (da, db, dc) (balanced base-n digits); a table maps it to the flat entry, -1 elsewhere
     reach = n * n + n + 1
-    table = np.full(2 * reach + 1, -1, dtype=np.int64)
+    table = np.full(2 * reach + 1, -1, dtype=np.int8)
     for da, db, dc in itertools.product((-1, 0, 1), repeat=3):
         table[reach + da * n * n + db * n + dc] = (da + 1) * 9 + (db + 1) * 3 + dc + 1
-    row = np.repeat(np.arange(n**3, dtype=np.int64), np.diff(A.indptr))
-    delta = A.indices - row
-    inside = np.abs(delta) <= reach
-    entry = np.where(inside, table[np.clip(delta + reach, 0, 2 * reach)], -1)
-    bad = entry < 0
-    if not bad.any():  # rule out wrap-around (the last node of a line and the next line's first)
-        k, j = row % n + entry % 3 - 1, row // n % n + (entry // 3) % 3 - 1
-        bad = (k < 0) | (k >= n) | (j < 0) | (j >= n)
-    if bad.any():
-        raise ValueError("the matrix couples nodes further apart than a 3x3x3 stencil")
-    out = np.zeros((n, n, n, 3, 3, 3))
-    out.reshape(-1)[row * 27 + entry] = A.data
+    itype = np.int32 if 27 * n**3 < 2**31 else np.int64
+    row = np.repeat(np.arange(n**3, dtype=itype), np.diff(A.indptr))
+    delta = A.indices.astype(itype, copy=False) - row
+    far = "the matrix couples nodes further apart than a 3x3x3 stencil"
+    if delta.size and (delta.min() < -reach or delta.max() > reach):
+        raise ValueError(far)
+    delta += reach
+    entry = table[delta]
+    if entry.size and entry.min() < 0:
+        raise ValueError(far)
+    row *= 27
+    row += entry
+    # duplicates (a non-canonical matrix) are summed, as the matrix means
+    out = np.bincount(row, weights=A.data, minlength=27 * n**3).reshape(n, n, n, 3, 3, 3)
+    # an offset that wraps from the end of a grid line to the next line's start decodes to an
+    # entry pointing off the grid in y or z, which no true coupling fills
+    if (out[:, 0, :, :, 0].any() or out[:, -1, :, :, 2].any() or out[:, :, 0, :, :, 0].any()
+            or out[:, :, -1, :, :, 2].any()):
+        raise ValueError(far)
     return out

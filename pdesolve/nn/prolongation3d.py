@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -49,6 +50,14 @@ from pdesolve.discretize.prolongation3d import (
     gather_neighbour_stencils3d,
     pair_normalise3d,
     share_face_weights3d,
+)
+from pdesolve.discretize.pstencil3d_setup import (
+    SetupStencils,
+    complete_pstencil3d_setup,
+    edge_weights_setup,
+    face_weights_setup,
+    pair_normalise_setup,
+    share_face_weights_setup,
 )
 from pdesolve.nn.checkpoint import check_device
 from pdesolve.nn.prolongation import PRECISIONS, ProlongationNet
@@ -114,21 +123,35 @@ class ProlongationNet3D(ProlongationNet):
         lead = stencils7.shape[:-4]
         flat = stencils7.reshape(-1, self.inputs)
         scale = centre.reshape(-1, 1)
-        w_in, blocks, (bias, w_out, b_out) = self._folded(dtype, stencils7.device)
         logits = torch.empty(flat.shape[0], self.outputs, dtype=stencils7.dtype,
                              device=stencils7.device)
+        layers = self._folded(dtype, stencils7.device)
         for start in range(0, flat.shape[0], chunk):
             part = slice(start, start + chunk)
-            h = torch.relu_((flat[part] / scale[part]).to(dtype) @ w_in)
-            for w1, c1, w2, b3 in blocks:
-                t = torch.relu_(torch.addmm(c1, h, w1))
-                h.add_(b3).addmm_(t, w2)
-            logits[part] = torch.addmm(b_out, h.add_(bias).relu_(), w_out)
+            logits[part] = self.logits((flat[part] / scale[part]).to(dtype), layers)
         scores = torch.exp_(logits.reshape(*lead, self.outputs))
         if self.blackbox_skip:
             bb = collapsed_edge_weights3d(stencils7) if blackbox is None else blackbox
             scores[..., :6].mul_(bb.clamp_min(_MIN_WEIGHT))
         return scores
+
+
+    @torch.no_grad()
+    def logits(self, z: Tensor, layers: tuple | None = None, centre: Tensor | None = None
+               ) -> Tensor:
+        """The output layer's values ``(m, outputs)`` for normalised inputs ``z`` ``(m, 189)``
+        (stencils divided by the coarse point's centre entry) in the dtype of ``z``, or for raw
+        stencils ``z`` and their ``centre`` ``(m, 1)`` (the input layer is linear: dividing its
+        output is the same map). ``layers``: ``_folded(z.dtype, z.device)``, if computed."""
+        w_in, blocks, (bias, w_out, b_out) = layers or self._folded(z.dtype, z.device)
+        h = z @ w_in
+        if centre is not None:
+            h.div_(centre)
+        h = torch.relu_(h)
+        for w1, c1, w2, b3 in blocks:
+            t = torch.relu_(torch.addmm(c1, h, w1))
+            h.add_(b3).addmm_(t, w2)
+        return torch.addmm(b_out, h.add_(bias).relu_(), w_out)
 
 
 def learned_pstencil3d(net: ProlongationNet3D, stencil: Tensor, periodic: bool = False,
@@ -181,6 +204,39 @@ def _batched_scores(net: ProlongationNet3D, stencil: Tensor, blackbox: Tensor, p
         s7 = torch.stack([fine_stencils_at(block, o)[: i1 - i0] for o in NEIGHBOURS3D], dim=-4)
         scores[i0:i1] = net.infer(s7, dtype=dtype, blackbox=blackbox[i0:i1])
     return scores
+
+
+def learned_pstencil3d_setup(net: ProlongationNet3D, stencil: np.ndarray | SetupStencils,
+                             precision: str = "float32", planes: int = 4) -> np.ndarray:
+    """``learned_pstencil3d(net, stencil, precision=precision)`` for one Dirichlet grid, the way a
+    multigrid set-up wants it: numpy in and out (float64 ``(nc, nc, nc, 3, 3, 3)``), the rules of
+    ``pdesolve.discretize.pstencil3d_setup`` around the network's batched inference
+    (``ProlongationNet3D.infer``, ``planes`` coarse x-planes at a time). Equal to the reference
+    path up to rounding.
+    """
+    if not isinstance(net, ProlongationNet3D):
+        raise TypeError(f"a 3-D prolongation needs a ProlongationNet3D, got {type(net).__name__} "
+                        "(a 2-D network reads 3x3 stencils)")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    g = stencil if isinstance(stencil, SetupStencils) else SetupStencils(stencil)
+    nc, dtype = g.nc, getattr(torch, precision)
+    device = next(net.parameters()).device
+    bb = edge_weights_setup(g)
+    layers = net._folded(dtype, device)
+    scores = np.empty((net.outputs, nc, nc, nc))
+    for i0 in range(0, nc, planes):
+        i1 = min(i0 + planes, nc)
+        z, centre = (torch.from_numpy(a).to(device) for a in g.neighbour_inputs(i0, i1, dtype))
+        part = torch.exp_(net.logits(z, layers, centre)).cpu().numpy()
+        scores[:, i0:i1] = part.T.reshape(net.outputs, i1 - i0, nc, nc)
+    if net.blackbox_skip:
+        scores[:6] *= np.maximum(bb, _MIN_WEIGHT)
+    edge = pair_normalise_setup(scores[:6], bb)
+    faces = face_weights_setup(g, edge)
+    if net.outputs > 6:
+        faces = share_face_weights_setup(faces, scores[6:])
+    return complete_pstencil3d_setup(g, edge, faces)
 
 
 def load_prolongation_net3d(path: str, map_location: str = "cpu") -> ProlongationNet3D:

@@ -43,10 +43,10 @@ from pdesolve.discretize.prolongation import coarse_size
 from pdesolve.discretize.prolongation3d import (
     as_stencil3d,
     blackbox_pstencil3d,
-    prolongation_matrix3d,
     stencil_from_csr3d,
     trilinear_pstencil,
 )
+from pdesolve.discretize.pstencil3d_setup import blackbox_pstencil3d_setup, prolongation_pair3d
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.resources import data_dir
 from pdesolve.solvers import multigrid
@@ -61,23 +61,35 @@ DEFAULT_CHECKPOINT3D = data_dir() / "learned_multigrid" / "prolongation3d.pt"
 def pstencil_for3d(rule: str, stencil: np.ndarray | int, net: Any = None,
                    precision: str | None = "float32") -> np.ndarray:
     """P-stencils ``(nc, nc, nc, 3, 3, 3)`` of ``rule`` for a Dirichlet fine stencil (or, for
-    the trilinear rule, just the fine grid size ``n``)."""
+    the trilinear rule, just the fine grid size ``n``).
+
+    ``precision`` ``"float32"`` / ``"float64"``: the set-up route (numpy rules of
+    ``pdesolve.discretize.pstencil3d_setup``, the network's batched inference in that
+    precision); None: the reference route (the differentiable torch rules and the network
+    module itself). The two agree to rounding.
+    """
     if rule in ("trilinear", "bilinear"):
         n = stencil if isinstance(stencil, int) else np.shape(stencil)[0]
         return trilinear_pstencil((coarse_size(n),) * 3).numpy()
+    if rule not in PROLONGATIONS3D:
+        raise ValueError(f"unknown 3-D prolongation {rule!r}; known: {', '.join(PROLONGATIONS3D)}")
+    if rule == "learned" and net is None:
+        raise ValueError("prolongation='learned' needs a network (net= or checkpoint=)")
+    if precision is not None:
+        s = as_stencil3d(np.ascontiguousarray(stencil)).numpy()
+        if rule == "blackbox":
+            return blackbox_pstencil3d_setup(s)
+        from pdesolve.nn.prolongation3d import learned_pstencil3d_setup
+
+        return learned_pstencil3d_setup(net, s, precision)
     s = as_stencil3d(np.ascontiguousarray(stencil)).to(torch.float64)
     with torch.no_grad():
         if rule == "blackbox":
             p = blackbox_pstencil3d(s)
-        elif rule == "learned":
+        else:
             from pdesolve.nn.prolongation3d import learned_pstencil3d
 
-            if net is None:
-                raise ValueError("prolongation='learned' needs a network (net= or checkpoint=)")
-            p = learned_pstencil3d(net, s, precision=precision).cpu()
-        else:
-            raise ValueError(f"unknown 3-D prolongation {rule!r}; known: "
-                             f"{', '.join(PROLONGATIONS3D)}")
+            p = learned_pstencil3d(net, s).cpu()
     return p.numpy().astype(np.float64, copy=False)
 
 
@@ -150,8 +162,8 @@ class MultigridHierarchy3D(MultigridHierarchy):
         p = pstencil_for3d(self.prolongation,
                            level.n if level.stencil is None else level.stencil, net,
                            self.precision)  # fmt: skip
-        P = prolongation_matrix3d(p, level.n)
-        return P, (P.T.tocsr() @ level.A @ P).tocsr(), None
+        P, R = prolongation_pair3d(p, level.n)
+        return P, R @ (level.A @ P), None
 
     @staticmethod
     def stencil_of(system: LinearSystem) -> np.ndarray:

@@ -10,11 +10,18 @@ over ``n`` (default ``(8, 8, 8, 8, 8)``): after each stage, Galerkin coarse prob
 fresh ``8³`` periodic problems coarsened by the current network to ``4³`` blocks, whose
 27-point stencils are what the coarse levels of a hierarchy see. Float64 / complex128.
 
-Retrain the shipped checkpoint (about 10 CPU-minutes on one core of a loaded machine)::
+Retrain the shipped checkpoint (about 10 CPU-minutes on one core of a loaded machine) into a
+new folder, then copy its three files into ``pdesolve/data/learned_multigrid``::
 
-    python -m pdesolve.train.prolongation_training3d --out pdesolve/data/learned_multigrid
+    python -m pdesolve.train.prolongation_training3d --out runs/prolongation3d
 
-which writes ``prolongation3d.pt``, ``config3d.json`` and ``training_log3d.json``.
+Every option is listed by ``--help``. ``--out`` must be a new (or empty) folder, unless
+``--resume`` continues the run in it from ``checkpoint.pt`` (written after every epoch: weights,
+optimiser, the numpy and torch RNG states, the current training problems, the log); a resume may
+change only ``--device``, ``--threads`` and ``--stop-after`` (stop after that many epochs in all),
+and any other option that differs is an error naming it (``pdesolve.train.runs``). The end of
+the run writes ``prolongation3d.pt``, ``config3d.json``, ``training_log3d.json`` and
+``result.json``.
 
 >>> cfg = TrainConfig3D(samples=16, test_samples=4, batch=8, curriculum=(8,), width=4, blocks=1)
 >>> net, log = train3d(cfg)
@@ -27,7 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +42,8 @@ import numpy as np
 import torch
 
 from pdesolve.discretize.prolongation3d import blackbox_pstencil3d
-from pdesolve.nn.checkpoint import check_device
+from pdesolve.io import versions, write_json
+from pdesolve.nn.checkpoint import check_device, load_checkpoint, restore_rng, save_checkpoint
 from pdesolve.nn.prolongation3d import DIM, ProlongationNet3D, learned_pstencil3d
 from pdesolve.train.block_fourier3d import (
     TwoGridProblems,
@@ -43,6 +51,7 @@ from pdesolve.train.block_fourier3d import (
     periodic_fd7_stencil,
     periodic_fe27_stencil,
 )
+from pdesolve.train.runs import add_options, claim_folder, one_line_errors, resumed_config
 
 BLOCK = 4
 
@@ -104,10 +113,29 @@ def evaluate3d(net: ProlongationNet3D, stencils: torch.Tensor, n: int, cfg: Trai
     return ours.mean().item(), bb.mean().item()
 
 
-def train3d(cfg: TrainConfig3D, log_every: int = 0
+def train3d(cfg: TrainConfig3D, log_every: int = 0, *, out: str | Path | None = None,
+            resume: bool = False, stop_after: int | None = None
             ) -> tuple[ProlongationNet3D, list[dict[str, Any]]]:
-    """Train a ``ProlongationNet3D`` under ``cfg``; returns it and one log record per epoch."""
+    """Train a ``ProlongationNet3D`` under ``cfg``; returns it and one log record per epoch.
+
+    With ``out`` a checkpoint is written there after every epoch and ``resume=True`` continues
+    the run from it (``cfg`` must then be the run's, but for ``RUN_OPTIONS3D``); a finished run
+    writes its files there (``save3d``). ``stop_after`` ends the run after that many epochs in
+    all.
+    """
     check_device(cfg.device)
+    ckpt = None
+    if out is not None:
+        out = Path(out)
+        claim_folder(out, resume)
+        if resume:
+            ckpt = load_checkpoint(out / "checkpoint.pt")
+            saved = _as_options(ckpt["config"]["train"])
+            resumed_config(saved, _as_options(asdict(cfg)), RUN_OPTIONS3D)
+    elif resume:
+        raise ValueError("resume=True needs out= (the folder of the run)")
+    if stop_after is not None and stop_after < 0:
+        raise ValueError(f"stop_after must be >= 0, got {stop_after}")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -118,39 +146,70 @@ def train3d(cfg: TrainConfig3D, log_every: int = 0
     data = lognormal_blocks3d(cfg.samples, BLOCK, rng, cfg.sigma)
     test = lognormal_blocks3d(cfg.test_samples, BLOCK, rng, cfg.sigma).to(device)
     log: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    epoch = 0
-    for stage, n in enumerate(cfg.curriculum):
-        if stage > 0:  # add Galerkin-coarsened problems made with the current network
+    start, done = time.perf_counter(), 0
+    if ckpt is not None:
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        restore_rng(ckpt["rng"])
+        rng.bit_generator.state = ckpt["numpy_rng"]
+        data, log, done = ckpt["problems"], ckpt["history"], ckpt["step"]
+        start -= log[-1]["seconds"] if log else 0.0
+    config = {"train": asdict(cfg), "model": net.config}
+
+    def checkpoint(epoch: int) -> None:
+        if out is not None:
+            save_checkpoint(out / "checkpoint.pt", step=epoch, config=config, model=net,
+                            optimizer=opt, history=log, numpy_rng=rng.bit_generator.state,
+                            problems=data)  # fmt: skip
+
+    if out is not None and ckpt is None:
+        write_json(out / "config3d.json", asdict(cfg), overwrite=True)
+        checkpoint(0)
+    total = len(cfg.curriculum) * cfg.epochs_per_stage
+    last = total if stop_after is None else min(total, stop_after)
+    for epoch in range(done, last):
+        stage, within = divmod(epoch, cfg.epochs_per_stage)
+        n = cfg.curriculum[stage]
+        if stage > 0 and within == 0:  # add Galerkin-coarsened problems made with the current net
             extra = coarse_blocks3d(net, int(cfg.coarse_fraction * cfg.samples), rng, cfg.sigma)
             keep = torch.as_tensor(rng.permutation(len(data))[: len(data) - len(extra)])
             data = torch.cat([data[keep], extra])
-        for _ in range(cfg.epochs_per_stage):
-            order = torch.as_tensor(rng.permutation(len(data)))
-            losses = []
-            for step, first in enumerate(range(0, len(data), cfg.batch)):
-                batch = data[order[first : first + cfg.batch]].to(device)
-                problems = TwoGridProblems(batch, n, cfg.pre, cfg.post)
-                loss = problems.loss(learned_pstencil3d(net, batch, periodic=True),
-                                     cfg.reduction).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-                if log_every and step % log_every == 0:
-                    print(f"stage {stage} n={n} step {step}: loss {loss.item():.4f} "
-                          f"({time.perf_counter() - start:.0f} s)", flush=True)
-            ours, bb = evaluate3d(net, test, cfg.test_n, cfg)
-            record = {
-                "epoch": epoch, "stage": stage, "n": n, "problems": len(data),
-                "train_loss": float(np.mean(losses)), "test_loss": ours,
-                "blackbox_test_loss": bb, "seconds": time.perf_counter() - start,
-            }
-            log.append(record)
-            if log_every:
-                print(json.dumps(record), flush=True)
-            epoch += 1
+        order = torch.as_tensor(rng.permutation(len(data)))
+        losses = []
+        for step, first in enumerate(range(0, len(data), cfg.batch)):
+            batch = data[order[first : first + cfg.batch]].to(device)
+            problems = TwoGridProblems(batch, n, cfg.pre, cfg.post)
+            loss = problems.loss(learned_pstencil3d(net, batch, periodic=True),
+                                 cfg.reduction).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if log_every and step % log_every == 0:
+                print(f"stage {stage} n={n} step {step}: loss {loss.item():.4f} "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
+        ours, bb = evaluate3d(net, test, cfg.test_n, cfg)
+        record = {
+            "epoch": epoch, "stage": stage, "n": n, "problems": len(data),
+            "train_loss": float(np.mean(losses)), "test_loss": ours,
+            "blackbox_test_loss": bb, "seconds": time.perf_counter() - start,
+        }
+        log.append(record)
+        if log_every:
+            print(json.dumps(record), flush=True)
+        checkpoint(epoch + 1)
+    if out is not None and last == total:
+        save3d(net, cfg, log, out)
+        write_json(out / "result.json", {
+            "kind": "train", "trainer": "prolongation3d", "world_size": 1, "epochs": len(log),
+            "final": log[-1] if log else None, "config": asdict(cfg), "versions": versions(),
+        }, overwrite=True)  # fmt: skip
     return net, log
+
+
+def _as_options(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's options as compared on resume (the curriculum as a list)."""
+    return {**config, "curriculum": list(config["curriculum"])}
 
 
 def save3d(net: ProlongationNet3D, cfg: TrainConfig3D, log: list[dict[str, Any]], out: Path
@@ -172,28 +231,82 @@ def save3d(net: ProlongationNet3D, cfg: TrainConfig3D, log: list[dict[str, Any]]
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="pdesolve/data/learned_multigrid")
-    defaults = TrainConfig3D()
+HELP3D = {
+    "width": "channels of the network's hidden layers",
+    "blocks": "residual blocks of the network",
+    "blackbox_skip": "1: the network corrects black-box edge weights, 0: predicts them",
+    "learn_faces": "1: also learn the 12 face factors, 0: edges only (faces by the "
+                   "collapsed-plane rule)",
+    "samples": "periodic 4x4x4 log-normal training problems (half trilinear FE, half 7-point FD)",
+    "test_samples": "test problems (their loss is logged each epoch)",
+    "test_n": "periodic grid size of the test loss",
+    "batch": "batch size",
+    "lr": "Adam learning rate",
+    "epochs_per_stage": "epochs per curriculum stage",
+    "curriculum": "periodic grid sizes of the stages, comma-separated (multiples of 4)",
+    "coarse_fraction": "Galerkin-coarsened problems added per stage, as a fraction of --samples",
+    "sigma": "standard deviation of the log-normal coefficients' logarithm",
+    "pre": "pre-smoothing sweeps in the two-grid loss",
+    "post": "post-smoothing sweeps in the two-grid loss",
+    "reduction": "reduction of the loss over frequencies (max or mean)",
+    "weight_decay": "Adam weight decay",
+    "seed": "seed of the problems, the weights and the shuffling",
+    "device": "cpu or cuda; may change on --resume",
+    "threads": "torch threads; may change on --resume",
+}
+REDUCTIONS3D = ("max", "mean")
+#: options a --resume may change; all others must match the run's
+RUN_OPTIONS3D = ("device", "threads")
+
+
+def _check3d(cfg: TrainConfig3D) -> None:
+    """Refuse settings that cannot train, before any work."""
     for name in ("width", "blocks", "samples", "test_samples", "batch", "epochs_per_stage",
-                 "seed", "threads", "pre", "post"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int,
-                            default=getattr(defaults, name))
-    for name in ("lr", "sigma", "coarse_fraction"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float,
-                            default=getattr(defaults, name))
-    parser.add_argument("--reduction", default=defaults.reduction)
-    parser.add_argument("--edges-only", dest="learn_faces", action="store_false",
-                        help="learn the edge weights only (faces by the collapsed-plane rule)")
-    parser.add_argument("--device", default=defaults.device)
-    parser.add_argument("--curriculum", default=",".join(map(str, defaults.curriculum)))
+                 "threads"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    if not cfg.curriculum or any(n < 2 * BLOCK or n % BLOCK for n in cfg.curriculum):
+        raise ValueError(f"--curriculum needs periodic grid sizes that are multiples of {BLOCK} "
+                         f"and at least {2 * BLOCK}, got {cfg.curriculum}")
+    if cfg.reduction not in REDUCTIONS3D:
+        raise ValueError(f"unknown reduction {cfg.reduction!r}; known: {', '.join(REDUCTIONS3D)}")
+    if not 0 <= cfg.coarse_fraction <= 1:
+        raise ValueError(f"--coarse-fraction must be in [0, 1], got {cfg.coarse_fraction}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point (see the module docstring); errors end with one line."""
+    parser = argparse.ArgumentParser(prog="python -m pdesolve.train.prolongation_training3d",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="output folder (refused if it holds a run, "
+                        "unless --resume)")  # fmt: skip
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out; only "
+                        "--device, --threads and --stop-after may change")  # fmt: skip
+    parser.add_argument("--stop-after", type=int, default=None, help="stop after this many "
+                        "epochs in all (resume later with --resume; default: the whole "
+                        "curriculum)")  # fmt: skip
+    defaults = {f.name: f.default for f in fields(TrainConfig3D)}
+    add_options(parser, defaults, HELP3D, {"reduction": REDUCTIONS3D})
     args = vars(parser.parse_args(argv))
-    out = Path(args.pop("out"))
-    args["curriculum"] = tuple(int(v) for v in args["curriculum"].split(","))
-    cfg = TrainConfig3D(**args)
-    net, log = train3d(cfg, log_every=8)
-    print("saved", save3d(net, cfg, log, out))
+    out, resume, stop_after = Path(args.pop("out")), args.pop("resume"), args.pop("stop_after")
+    given = {k: v for k, v in args.items() if v is not None}
+
+    def run() -> None:
+        if resume:  # the run's options; given ones must agree with them (but RUN_OPTIONS3D)
+            claim_folder(out, resume=True)
+            saved = _as_options(load_checkpoint(out / "checkpoint.pt")["config"]["train"])
+            given_opts = {**given, **({"curriculum": list(given["curriculum"])}
+                                      if "curriculum" in given else {})}
+            merged = resumed_config(saved, given_opts, RUN_OPTIONS3D)
+            cfg = TrainConfig3D(**{**merged, "curriculum": tuple(merged["curriculum"])})
+        else:
+            cfg = TrainConfig3D(**given)
+        _check3d(cfg)
+        _, log = train3d(cfg, log_every=8, out=out, resume=resume, stop_after=stop_after)
+        done = len(cfg.curriculum) * cfg.epochs_per_stage
+        print("saved", out / ("prolongation3d.pt" if len(log) == done else "checkpoint.pt"))
+
+    one_line_errors(run)
 
 
 if __name__ == "__main__":

@@ -230,3 +230,58 @@ def test_shipped_3d_prolongation_loads_with_its_config_and_log():
     assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
     assert net.config == {"width": 32, "blocks": 2, "blackbox_skip": True, "dim": 3,
                           "learn_faces": True}
+
+
+@pytest.mark.parametrize("scheme", ["fd", "fe27"])
+def test_setup_route_gives_the_reference_prolongations(scheme, one_thread):
+    from pdesolve.discretize.pstencil3d_setup import (
+        blackbox_pstencil3d_setup,
+        prolongation_pair3d,
+    )
+    from pdesolve.nn.prolongation3d import ProlongationNet3D, learned_pstencil3d
+
+    torch.manual_seed(1)
+    net = ProlongationNet3D(width=8, blocks=1)
+    torch.nn.init.normal_(net.out.weight, std=0.3)  # far from black-box, as a trained net
+    system = _system(15, scheme, seed=5)
+    s = torch.as_tensor(system.stencil)
+    ref_bb = blackbox_pstencil3d(s).numpy()
+    assert np.abs(blackbox_pstencil3d_setup(system.stencil) - ref_bb).max() < 1e-12 * np.abs(
+        ref_bb).max()
+    ref = learned_pstencil3d(net, s).detach().numpy()
+    assert np.abs(ref - ref_bb).max() > 1e-2  # the network changes P
+    levels = {}
+    for precision in (None, "float64", "float32"):
+        mg = MultigridHierarchy3D(system.A, system.stencil, prolongation="learned", net=net,
+                                  precision=precision)
+        levels[precision] = mg
+    for precision, tol in (("float64", 1e-12), ("float32", 1e-6)):
+        for P, Pref in zip(levels[precision].prolongations(), levels[None].prolongations(),
+                           strict=True):
+            assert abs(P - Pref).max() <= tol * abs(Pref).max()
+        A1, Aref = levels[precision].coarse_operators()[0], levels[None].coarse_operators()[0]
+        assert abs(A1 - Aref).max() <= 10 * tol * abs(Aref).max()
+    P, R = prolongation_pair3d(ref, 15)
+    assert P.has_canonical_format and R.has_canonical_format and (R != P.T).nnz == 0
+    assert abs(P - prolongation_matrix3d(ref, 15)).max() == 0.0
+    assert abs(levels[None].prolongations()[0] - P).max() == 0.0
+    its = {precision: pdesolve.solve(system, method="petsc_cg", rtol=1e-10, pc=pdesolve.
+                                     get_preconditioner("multigrid", prolongation="learned",
+                                                        precision=precision)).iterations
+           for precision in ("float32", "float64")}
+    assert its["float32"] == its["float64"]
+
+
+def test_stencil_readback_sums_duplicates_and_refuses_wrapping_couplings():
+    system = _system(7, "fe27", seed=2)
+    A = system.A.tocoo()
+    # the same matrix as unsorted COO entries with every value split in two halves
+    order = np.random.default_rng(0).permutation(A.nnz)
+    rows, cols, vals = A.row[order], A.col[order], A.data[order]
+    B = sp.csr_matrix((np.r_[vals / 2, vals / 2], (np.r_[rows, rows], np.r_[cols, cols])),
+                      shape=A.shape)
+    B.has_sorted_indices = False
+    assert np.allclose(stencil_from_csr3d(B, 7), system.stencil, rtol=1e-14, atol=0)
+    wrap = sp.csr_matrix(([1.0], ([6], [7])), shape=A.shape)  # (0, 0, 6) with (0, 1, 0)
+    with pytest.raises(ValueError, match="further apart"):
+        stencil_from_csr3d(wrap, 7)

@@ -7,7 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from pdesolve.train import dcdm_training, prolongation_training, unet_training
+from pdesolve.train import (
+    dcdm_training,
+    prolongation_training,
+    prolongation_training3d,
+    unet_training,
+)
 from pdesolve.train.distributed import DistributedContext, RankFailure
 from pdesolve.train.runs import add_options
 
@@ -15,6 +20,8 @@ DCDM = ["--n", "12", "--samples", "20", "--lanczos-steps", "12", "--batch", "4",
         "2", "--pre", "0", "--coarse", "0", "--post", "0", "--epochs", "1"]  # fmt: skip
 PROL = ["--samples", "16", "--test-samples", "2", "--test-n", "16", "--batch", "16", "--width",
         "2", "--blocks", "1", "--curriculum", "16"]  # fmt: skip
+PROL3 = ["--samples", "8", "--test-samples", "2", "--test-n", "8", "--batch", "8", "--width", "2",
+         "--blocks", "1", "--curriculum", "8"]  # fmt: skip
 UNET = ["--n", "16", "--count", "4", "--batch", "4", "--features", "2", "--depth", "1",
         "--epochs", "1"]  # fmt: skip
 
@@ -29,6 +36,7 @@ def _help_actions(main, capsys):
 @pytest.mark.parametrize(("module", "options"), [
     (dcdm_training, list(dcdm_training.DEFAULTS)),
     (prolongation_training, list(prolongation_training.HELP)),
+    (prolongation_training3d, list(prolongation_training3d.HELP3D)),
     (unet_training, list(unet_training.HELP)),
 ])  # fmt: skip
 def test_help_documents_every_option(module, options, capsys):
@@ -54,6 +62,7 @@ def _run(main, argv, capsys):
 @pytest.mark.parametrize(("module", "argv", "change"), [
     (dcdm_training, DCDM, ["--lr", "0.5", "--n", "16"]),
     (prolongation_training, PROL, ["--lr", "0.5", "--width", "4"]),
+    (prolongation_training3d, PROL3, ["--sigma", "2.0", "--learn-faces", "0"]),
     (unet_training, UNET, ["--lr", "0.5", "--n", "32"]),
 ])  # fmt: skip
 def test_folder_refused_or_resumed(module, argv, change, tmp_path, capsys, one_thread):
@@ -85,6 +94,26 @@ def test_dcdm_resume_extends_and_rewrites_the_log(tmp_path, capsys, one_thread):
     assert [r.split(",")[0] for r in rows] == ["epoch", "1", "2", "3"]
     result = json.loads((out / "result.json").read_text())
     assert result["epochs"] == 3 and result["world_size"] == 1 and result["config"]["epochs"] == 3
+
+
+@pytest.mark.slow
+def test_prolongation3d_resume_continues_the_run_exactly(tmp_path, capsys, one_thread):
+    argv = [*PROL3[:-1], "8,8"]
+    assert _run(prolongation_training3d.main, [*argv, "--out", str(tmp_path / "whole")],
+                capsys)[0] == 0  # fmt: skip
+    part = str(tmp_path / "part")
+    assert _run(prolongation_training3d.main, [*argv, "--stop-after", "1", "--out", part],
+                capsys)[0] == 0  # fmt: skip
+    assert not (tmp_path / "part" / "prolongation3d.pt").exists()
+    assert _run(prolongation_training3d.main, ["--resume", "--threads", "1", "--out", part],
+                capsys)[0] == 0  # fmt: skip
+    logs = [json.loads((tmp_path / d / "training_log3d.json").read_text()) for d in
+            ("whole", "part")]
+    keys = ("epoch", "stage", "problems", "train_loss", "test_loss", "blackbox_test_loss")
+    assert [[r[k] for k in keys] for r in logs[0]] == [[r[k] for k in keys] for r in logs[1]]
+    assert len(logs[0]) == 2
+    result = json.loads((tmp_path / "part" / "result.json").read_text())
+    assert result["trainer"] == "prolongation3d" and result["epochs"] == 2
 
 
 def test_dcdm_refuses_a_dataset_made_with_other_settings(tmp_path, capsys, one_thread):
