@@ -341,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry: ``pdesolve compare [key=value ...]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
-        print(__doc__)
+        defaults = CONFIG_DIR / "compare" / "default.yaml"
+        print(f"{__doc__}\nThe options and their defaults ({defaults}):\n\n{defaults.read_text()}")
         return 0
     config = load_config(argv)
     try:
