@@ -1,4 +1,5 @@
-"""The studies under experiments/ write tables, CSV files and figures only through the library.
+"""The studies under experiments/ (and the examples) write tables, CSV files and figures only
+through the library.
 
 CSV files go through :func:`pdesolve.io.write_csv` / :func:`~pdesolve.io.read_csv` (or
 ``write_table``), markdown tables through :func:`pdesolve.io.markdown_table`, figures through
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDIES = sorted((ROOT / "experiments").rglob("*.py"))
+STUDIES = sorted([*(ROOT / "experiments").rglob("*.py"), *(ROOT / "examples").rglob("*.py")])
 
 #: Scripts that still do one of these by hand, with what they do. Each entry is to be deleted
 #: once its script is converted (the test fails on an entry that no longer applies).
