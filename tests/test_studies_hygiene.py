@@ -30,6 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "experiments/pinn_benchmark/run.py": {"csv"},
     # csv.DictReader for the trainer's log.csv (twice)
     "experiments/scaling/ddp_dcdm.py": {"csv"},
+    # csv.DictReader for rank 0's metrics.csv
+    "experiments/scaling/ddp_pinn.py": {"csv"},
 }
 
 SEPARATOR = re.compile(r"\|\s*:?-{3}|-{3}:?\s*\|")
