@@ -29,8 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
-__all__ = ["PINN", "HardInitial", "PeriodicFeatures", "distance_jet", "point_jet"]
+__all__ = ["PINN", "THIRD_ORDER", "HardInitial", "PeriodicFeatures", "distance_jet",
+           "identity_jet", "mlp_diagonal_jet", "point_diagonal_jet", "point_jet",
+           "supports_diagonal_jet"]
 
 
 def point_jet(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
@@ -82,6 +85,184 @@ def distance_jet(
     return point_jet(fn, x)
 
 
+def point_diagonal_jet(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``fn(x)``, ``∇fn`` (N, d) and the diagonal second derivatives ``∂²fn/∂x_i²`` (N, d) of a
+    parameter-free point function by autograd (detached)."""
+    with torch.enable_grad():
+        xx = x.detach().requires_grad_(True)
+        value = fn(xx).reshape(-1)
+        if not value.requires_grad:
+            zero = torch.zeros_like(x)
+            return value.detach().expand(x.shape[0]), zero, zero
+        (grad,) = torch.autograd.grad(value.sum(), xx, create_graph=True)
+        second = torch.zeros_like(x)
+        for i in range(x.shape[1]):
+            if grad[:, i].requires_grad:
+                (row,) = torch.autograd.grad(grad[:, i].sum(), xx, retain_graph=True)
+                second[:, i] = row[:, i]
+    return value.detach(), grad.detach(), second.detach()
+
+
+def identity_jet(x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
+    """The stacked diagonal jet of the input itself, shape ``(1 + d + k, N, d)``: channel 0 holds
+    the values, channels ``1..d`` the derivatives ``∂/∂x_i``, the last ``k`` channels the second
+    derivatives ``∂²/∂x_a²`` for the axes ``a`` in ``axes`` (default: all ``d``)."""
+    n, d = x.shape
+    axes = tuple(range(d)) if axes is None else tuple(axes)
+    jet = x.new_zeros(1 + d + len(axes), n, d)
+    jet[0] = x
+    for i in range(d):
+        jet[1 + i, :, i] = 1.0
+    return jet
+
+
+def _tanh_third(z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    t = torch.tanh(z)
+    t2 = t * t
+    d1 = 1.0 - t2
+    return t, d1, (t * d1).mul_(-2.0), t2.mul_(6.0).sub_(2.0).mul_(d1)  # σ''' = σ'(6σ² - 2)
+
+
+def _sin_third(z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    s, c = torch.sin(z), torch.cos(z)
+    return s, c, -s, -c
+
+
+#: the activations of the fused MLP jet: ``(σ, σ', σ'', σ''')`` in closed form
+THIRD_ORDER: dict[str, Callable[[Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]] = {
+    "tanh": _tanh_third,
+    "sin": _sin_third,
+}
+
+
+def _pick(g: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """``g[axes]`` along the first dimension, a view when the axes are consecutive."""
+    if axes and axes == tuple(range(axes[0], axes[0] + len(axes))):
+        return g[axes[0] : axes[0] + len(axes)]
+    return g[list(axes)]
+
+
+class _MLPJet(torch.autograd.Function):
+    """The diagonal jet through an MLP, with a hand-written backward pass.
+
+    Per hidden layer ``z = W h + b`` acts on every channel (the bias on the values only) and
+    ``σ`` maps ``(z, ∂_i z, ∂²_a z)`` to ``(σ(z), σ' ∂_i z, σ' ∂²_a z + σ'' (∂_a z)²)``; the
+    backward pass applies the adjoint of these formulas (it needs ``σ'''``) with one matrix
+    product per layer for all channels, and only the second derivatives asked for are carried.
+    With ``identity`` the input is the points themselves and the first layer's derivative
+    channels are its weight columns (no product). First derivatives with respect to the
+    weights only (no double backward).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, inp: Tensor, identity: bool, axes: tuple[int, ...],
+                activations: tuple, *params: Tensor) -> Tensor:  # fmt: skip
+        weights, biases = params[0::2], params[1::2]
+        d = inp.shape[1] if identity else inp.shape[0] - 1 - len(axes)
+        saved: list[Tensor] = []
+        h = inp
+        for layer, (w, b, act) in enumerate(zip(weights[:-1], biases[:-1], activations,
+                                                strict=True)):  # fmt: skip
+            first = identity and layer == 0
+            if first:  # z = x Wᵀ + b: ∂_i z = W[:, i], ∂²z = 0
+                z = torch.addmm(b, inp, w.t())
+                value, d1, d2, d3 = act(z)
+                g = w.t()[:, None, :]
+            else:
+                z = h @ w.t()
+                z[0] += b
+                value, d1, d2, d3 = act(z[0])
+                g = z[1 : 1 + d]
+            ga = _pick(g, axes)
+            nxt = value.new_empty(1 + d + len(axes), *value.shape)
+            nxt[0] = value
+            torch.mul(g, d1, out=nxt[1 : 1 + d])
+            second = nxt[1 + d :]
+            torch.mul(ga * ga, d2, out=second)
+            if not first:
+                second.addcmul_(z[1 + d :], d1)
+            saved += [h, inp if first else z, d1, d2, d3]
+            h = nxt
+        out = h @ weights[-1].t()
+        out[0] += biases[-1]
+        ctx.save_for_backward(h, *weights, *saved)
+        ctx.d, ctx.layers, ctx.axes, ctx.identity = d, len(weights), axes, identity
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        d, layers, axes = ctx.d, ctx.layers, ctx.axes
+        tensors = ctx.saved_tensors
+        h, weights, saved = tensors[0], tensors[1 : 1 + layers], tensors[1 + layers :]
+        grads: list[Tensor | None] = [None] * (2 * layers)
+        gz = grad_out.contiguous()
+        grads[-2] = gz.reshape(-1, gz.shape[-1]).t() @ h.reshape(-1, h.shape[-1])
+        grads[-1] = gz[0].sum(0)
+        gh = gz @ weights[-1]
+        consecutive = bool(axes) and axes == tuple(range(axes[0], axes[0] + len(axes)))
+        for layer in reversed(range(layers - 1)):
+            h, z, d1, d2, d3 = saved[5 * layer : 5 * layer + 5]
+            first = ctx.identity and layer == 0
+            g = weights[0].t()[:, None, :] if first else z[1 : 1 + d]
+            ga = _pick(g, axes)
+            gv, gg, gs = gh[0], gh[1 : 1 + d], gh[1 + d :]
+            gsg = gs * ga
+            through_d1 = (gg * g).sum(0)
+            if not first:
+                through_d1 += (gs * z[1 + d :]).sum(0)
+            dz = (gv * d1).addcmul_(through_d1, d2).addcmul_((gsg * ga).sum(0), d3)
+            gz = dz.new_empty(1 + d + len(axes), *dz.shape)
+            gz[0] = dz
+            dg = gz[1 : 1 + d]
+            torch.mul(gg, d1, out=dg)
+            if consecutive:
+                dg[axes[0] : axes[0] + len(axes)].addcmul_(gsg, d2, value=2.0)
+            elif axes:
+                dg.index_add_(0, torch.tensor(axes, device=dg.device), 2.0 * d2 * gsg)
+            if first:
+                grads[0] = dz.t() @ h + dg.sum(1).t()
+                grads[1] = dz.sum(0)
+                gh = None
+                break
+            torch.mul(gs, d1, out=gz[1 + d :])
+            grads[2 * layer] = gz.reshape(-1, gz.shape[-1]).t() @ h.reshape(-1, h.shape[-1])
+            grads[2 * layer + 1] = dz.sum(0)
+            gh = gz @ weights[layer] if layer > 0 or ctx.needs_input_grad[0] else None
+        return (gh, None, None, None, *grads)
+
+
+def mlp_diagonal_jet(network: nn.Module, inp: Tensor, axes: Sequence[int] | None = None,
+                     identity: bool = False) -> Tensor:  # fmt: skip
+    """The stacked diagonal jet ``(1 + d + k, N, out)`` of an MLP's output (channels as in
+    :func:`identity_jet`, second derivatives along ``axes``) for the input jet ``inp``, or for
+    the points ``inp`` (N, d) themselves when ``identity``; differentiable in the weights
+    (fused backward)."""
+    d = inp.shape[1] if identity else None
+    if axes is None:
+        axes = range(d if d is not None else (inp.shape[0] - 1) // 2)
+    linears = [m for m in network.layers if isinstance(m, nn.Linear)]
+    activations = tuple(THIRD_ORDER[m.name] for m in network.layers
+                        if not isinstance(m, nn.Linear))  # fmt: skip
+    params = [p for lin in linears for p in (lin.weight, lin.bias)]
+    return _MLPJet.apply(inp, identity, tuple(int(a) for a in axes), activations, *params)
+
+
+def supports_diagonal_jet(network: nn.Module) -> bool:
+    """Whether :func:`mlp_diagonal_jet` works: an MLP of biased linear layers alternating with
+    element-wise activations whose third derivative is known (``tanh``, ``sin``)."""
+    from pdesolve.nn.mlp import MLP
+
+    if not isinstance(network, MLP):
+        return False
+    layers = list(network.layers)
+    if [isinstance(m, nn.Linear) for m in layers] != [i % 2 == 0 for i in range(len(layers))]:
+        return False
+    return all(m.bias is not None for m in layers if isinstance(m, nn.Linear)) and all(
+        type(m).__name__ == "_Elementwise" and getattr(m, "name", None) in THIRD_ORDER
+        for m in layers if not isinstance(m, nn.Linear))  # fmt: skip
+
+
 class PeriodicFeatures(nn.Module):
     """Inputs with the periodic axes replaced by ``K`` Fourier modes (hard periodicity).
 
@@ -112,6 +293,30 @@ class PeriodicFeatures(nn.Module):
                 cols.append(x[:, i : i + 1])
         return torch.cat(cols, dim=1)
 
+    def jet(self, x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
+        """The stacked diagonal jet ``(1 + d + k, N, out_dim)`` of the features (channels as in
+        :func:`identity_jet`), in closed form."""
+        n, d = x.shape
+        axes = list(range(d)) if axes is None else [int(a) for a in axes]
+        jet = x.new_zeros(1 + d + len(axes), n, self.out_dim)
+        jet[0] = self(x)
+        k = torch.arange(1, self.modes + 1, dtype=x.dtype, device=x.device)
+        col = 0
+        for i in range(d):
+            if i < len(self.periodic) and self.periodic[i]:
+                cols = slice(col, col + 2 * self.modes)
+                rate = (2.0 * math.pi / self.lengths[i]) * k
+                cos = jet[0, :, col : col + self.modes]
+                sin = jet[0, :, col + self.modes : cols.stop]
+                jet[1 + i, :, cols] = torch.cat([-rate * sin, rate * cos], 1)
+                if i in axes:
+                    jet[1 + d + axes.index(i), :, cols] = -(rate * rate).repeat(2) * jet[0, :, cols]
+                col += 2 * self.modes
+            else:
+                jet[1 + i, :, col] = 1.0
+                col += 1
+        return jet
+
 
 class HardInitial(nn.Module):
     """``u = u0(x) + τ(t) · D(x) · N`` with ``τ = (t - t0)/(t1 - t0)``; ``D = 1`` without a
@@ -132,7 +337,8 @@ class HardInitial(nn.Module):
         self.t0, self.t1 = float(t_span[0]), float(t_span[1])
         self.space_distance = space_distance
 
-    def forward(self, x: Tensor, out: Tensor) -> Tensor:
+    def parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(base, factor)`` of ``u = base + factor · N`` at points ``x`` (parameter-free)."""
         space, t = x[:, :-1], x[:, -1]
         factor = (t - self.t0) / (self.t1 - self.t0)
         base = self.initial_value(space).reshape(-1)
@@ -141,6 +347,10 @@ class HardInitial(nn.Module):
             base = base + (t - self.t0) * self.initial_velocity(space).reshape(-1)
         if self.space_distance is not None:
             factor = factor * self.space_distance(space).reshape(-1)
+        return base, factor
+
+    def forward(self, x: Tensor, out: Tensor) -> Tensor:
+        base, factor = self.parts(x)
         return base + factor * out
 
 
@@ -183,6 +393,69 @@ class PINN(nn.Module):
         with torch.no_grad():
             out = [self(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)]
         return torch.cat(out).double().cpu().numpy() if out else np.zeros(0)
+
+    @property
+    def supports_diagonal_jet(self) -> bool:
+        """Whether :meth:`diagonal_jet` works: an MLP with ``tanh``/``sin`` activations (see
+        :func:`supports_diagonal_jet`) and no input map other than :class:`PeriodicFeatures`."""
+        features_ok = self.features is None or isinstance(self.features, PeriodicFeatures)
+        return features_ok and supports_diagonal_jet(self.network)
+
+    def _input_parts(self, x: Tensor, axes: tuple[int, ...]) -> tuple:
+        """The parameter-free parts of the jet at ``x``: the input (feature) jet and the jets of
+        ``base`` and ``factor`` in ``u = base + factor · N``; kept for the last few ``x`` seen,
+        so that a fixed collocation set computes them once."""
+        # the same memory, unchanged (a detached copy of the batch counts as the same); the
+        # cache holds the tensor, so its memory cannot be reused by another one meanwhile
+        key = (x.data_ptr(), x._version, tuple(x.shape), x.stride(), x.dtype, x.device, axes)
+        cache = self.__dict__.setdefault("_jet_cache", [])
+        for _, seen_key, parts in cache:
+            if seen_key == key:
+                return parts
+        given, x = x, x.detach()
+        jet = None if self.features is None else self.features.jet(x, axes)
+        base = factor = None
+        if self.initial is not None:
+            initial = self.initial
+            base = point_diagonal_jet(lambda y: initial.parts(y)[0], x)
+            factor = point_diagonal_jet(lambda y: initial.parts(y)[1], x)
+        elif self.distance is not None:
+            factor = point_diagonal_jet(self.distance, x)
+        parts = (jet, base, factor)
+        cache.insert(0, (given, key, parts))
+        del cache[3:]  # the training batch, the monitor set and one more
+        return parts
+
+    def diagonal_jet(
+        self, x: Tensor, axes: Sequence[int] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``u`` (N,), ``∇u`` (N, d) and the diagonal second derivatives ``∂²u/∂x_a²`` (N, d;
+        zero for axes not in ``axes``, default all) in one fused forward pass
+        (:func:`mlp_diagonal_jet`); the hard-constraint factors enter by the product rule,
+        ``∂²(fN) = f ∂²N + 2 ∂f ∂N + N ∂²f``."""
+        d = x.shape[1]
+        axes = tuple(range(d)) if axes is None else tuple(int(a) for a in axes)
+        jet, base, factor = self._input_parts(x, axes)
+        if jet is None:
+            out = mlp_diagonal_jet(self.network, x.detach(), axes, identity=True)[..., 0]
+        else:
+            out = mlp_diagonal_jet(self.network, jet, axes)[..., 0]
+        value, grad, second = out[0], out[1 : 1 + d].t(), out[1 + d :].t()
+        every = axes == tuple(range(d))
+        pick = slice(None) if every else list(axes)
+        if factor is not None:
+            fv, fg, fs = factor
+            value, grad, second = (
+                fv * value, fv[:, None] * grad + fg * value[:, None],
+                fv[:, None] * second + 2.0 * fg[:, pick] * grad[:, pick]
+                + fs[:, pick] * value[:, None],
+            )  # fmt: skip
+        if base is not None:
+            value, grad, second = value + base[0], grad + base[1], second + base[2][:, pick]
+        if not every:
+            index = torch.tensor(axes, device=x.device, dtype=torch.long)
+            second = x.new_zeros(x.shape[0], d).index_copy(1, index, second)
+        return value, grad, second
 
     @property
     def supports_jet(self) -> bool:

@@ -1,22 +1,44 @@
-"""PDE residuals for PINN training: the forward-mode (jet) form of diffusion-type equations.
+"""PDE residuals for PINN training from forward-mode derivatives (jets) of the network.
 
-``jet_residual(problem)`` returns the residual as a function of ``(x, u, ∇u, Δu)`` when one is
-known (the problem's own ``pde_residual_from_derivatives``, or the generic ``-∇·(k∇u) - f`` of
-:class:`pdesolve.problems.base.Problem`), else None: the trainer then differentiates the
-network by nested autograd through ``problem.pde_residual``.
+* Stationary diffusion-type equations: ``jet_residual(problem)`` returns the residual as a
+  function of ``(x, u, ∇u, Δu)`` when one is known (the problem's own
+  ``pde_residual_from_derivatives``, or the generic ``-∇·(k∇u) - f`` of
+  :class:`pdesolve.problems.base.Problem`), else None.
+* Time-dependent problems: :func:`space_time_residual` evaluates the problem's own
+  ``pde_residual(u, xt)`` on the local quadratic model of the network,
+  ``q(y) = u + ∇u·(y - x) + ½ Σ_i ∂²u/∂x_i² (y_i - x_i)²`` built point-wise from the fused jet
+  (:meth:`pdesolve.train.pinn.network.PINN.diagonal_jet`). At ``y = x`` its value and its first
+  and diagonal second derivatives are exactly those of the network, so any residual made of
+  them is unchanged, while the nested autograd inside ``pde_residual`` now runs through a few
+  element-wise operations instead of the network. Mixed second derivatives of ``q`` vanish:
+  :func:`surrogate_agrees` checks a problem against nested autograd before the trainer uses it.
+
+Otherwise the trainer differentiates the network by nested autograd through
+``problem.pde_residual``.
+
+>>> import torch
+>>> x = torch.tensor([[0.5, 0.25]], dtype=torch.float64)
+>>> u, grad, second = torch.tensor([1.0]), torch.tensor([[2.0, 3.0]]), torch.tensor([[4.0, 5.0]])
+>>> q = quadratic_model(x, u.double(), grad.double(), second.double())
+>>> y = x.clone().requires_grad_(True)
+>>> (g,) = torch.autograd.grad(q(y).sum(), y, create_graph=True)
+>>> g.tolist(), torch.autograd.grad(g[:, 0].sum(), y)[0].tolist()
+([[2.0, 3.0]], [[4.0, 0.0]])
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from pdesolve.problems.base import Problem
 from pdesolve.train.pinn.network import point_jet
 
-__all__ = ["diffusion_residual_from_jet", "jet_residual"]
+__all__ = ["diffusion_residual_from_jet", "jet_residual", "quadratic_model",
+           "second_derivative_axes", "space_time_residual", "surrogate_agrees"]  # fmt: skip
 
 
 def diffusion_residual_from_jet(
@@ -40,3 +62,56 @@ def jet_residual(problem: Any) -> Callable[..., Tensor] | None:
     if getattr(type(problem), "pde_residual", None) is Problem.pde_residual:
         return lambda x, u, grad, lap: diffusion_residual_from_jet(problem, x, u, grad, lap)
     return None
+
+
+def quadratic_model(
+    x: Tensor, u: Tensor, grad: Tensor, second: Tensor
+) -> Callable[[Tensor], Tensor]:
+    """``q(y) = u + ∇u·(y - x) + ½ Σ_i ∂²u/∂x_i² (y_i - x_i)²`` row-wise (``y`` at the points
+    ``x``): the same value, gradient and diagonal second derivatives as the network at ``x``."""
+    x = x.detach()
+
+    def q(y: Tensor) -> Tensor:
+        dy = y - x
+        return u + (grad * dy).sum(dim=1) + 0.5 * (second * dy * dy).sum(dim=1)
+
+    return q
+
+
+def space_time_residual(
+    problem: Any, model: Any, x: Tensor, axes: Sequence[int] | None = None
+) -> Tensor:
+    """``problem.pde_residual`` at ``x`` from the fused jet of ``model`` (a
+    :class:`pdesolve.train.pinn.network.PINN` with ``supports_diagonal_jet``), with second
+    derivatives along ``axes`` only (default all); keeps the graph to the weights when grad
+    is on."""
+    q = quadratic_model(x, *model.diagonal_jet(x, axes))
+    with torch.enable_grad():
+        y = x.detach().requires_grad_(True)
+        return problem.pde_residual(q, y).reshape(-1)
+
+
+def second_derivative_axes(problem: Any, model: Any, x: Tensor) -> tuple[int, ...]:
+    """The axes whose second derivative ``problem.pde_residual`` uses, found at the points ``x``
+    (the residual's sensitivity to each ``∂²u/∂x_a²`` of the quadratic model)."""
+    with torch.enable_grad():
+        u, grad, second = (t.detach() for t in model.diagonal_jet(x))
+        second.requires_grad_(True)
+        y = x.detach().requires_grad_(True)
+        r = problem.pde_residual(quadratic_model(x, u, grad, second), y).reshape(-1)
+        (sens,) = torch.autograd.grad(r.square().sum(), second, allow_unused=True)
+    if sens is None:
+        return ()
+    return tuple(int(a) for a in torch.nonzero(sens.abs().amax(dim=0) > 0).reshape(-1))
+
+
+def surrogate_agrees(problem: Any, model: Any, x: Tensor, axes: Sequence[int] | None = None,
+                     rtol: float = 1e-9) -> bool:  # fmt: skip
+    """Whether :func:`space_time_residual` equals nested autograd through ``model`` at ``x``
+    (False for a residual with mixed second derivatives, which the quadratic model lacks, or
+    with second derivatives outside ``axes``)."""
+    fast = space_time_residual(problem, model, x, axes).detach()
+    with torch.enable_grad():
+        slow = problem.pde_residual(model, x.detach().clone().requires_grad_(True)).detach()
+    scale = max(float(slow.abs().max()), 1.0)
+    return bool((fast - slow).abs().max() <= rtol * scale)

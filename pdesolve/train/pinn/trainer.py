@@ -35,7 +35,12 @@ from pdesolve.train.pinn.losses import rayleigh_loss, stacked_loss
 from pdesolve.train.pinn.model import build_pinn, space_box
 from pdesolve.train.pinn.network import PINN
 from pdesolve.train.pinn.quasi_newton import BFGS
-from pdesolve.train.pinn.residuals import jet_residual
+from pdesolve.train.pinn.residuals import (
+    jet_residual,
+    second_derivative_axes,
+    space_time_residual,
+    surrogate_agrees,
+)
 
 __all__ = ["HISTORY_KEYS", "PINNTrainer", "TrainingDivergedError"]
 
@@ -392,6 +397,7 @@ class PINNTrainer:
         self.history: dict[str, list[Any]] = {k: [] for k in HISTORY_KEYS}
         self.history["loss_weights"] = []
         self.elapsed = 0.0
+        self.cpu_elapsed = 0.0  # CPU time of the training steps in this process (not saved)
         self.reason = "its"
         self._causal_min = float("nan")
         if self.resume is not None:
@@ -433,31 +439,53 @@ class PINNTrainer:
                 self._to(torch.as_tensor(np.asarray(vals, dtype=np.float64)).reshape(-1)))
 
     def _choose_derivatives(self, kind: str) -> Callable[..., Tensor] | None:
+        self._space_time = False
         residual = None if (self.time_dependent or self.unknowns is not None) else \
             jet_residual(self.problem)
         if kind == "autograd":
             return None
+        if self.time_dependent and self.unknowns is None:
+            why = self._space_time_unavailable()
+            if why is None:
+                self._space_time = True
+                return None
         if residual is not None and self.model.supports_jet:
             return residual
         if kind == "forward":
-            if self.time_dependent or self.unknowns is not None:
-                why = "time-dependent and inverse problems are differentiated by autograd"
-            elif residual is not None:
+            if self.unknowns is not None:
+                why = "inverse problems are differentiated by autograd"
+            elif not self.time_dependent:  # (time-dependent problems: why is set above)
                 why = ("the network has no closed-form activation derivatives (MLP/ResNet with "
-                       "built-in activations do)")
-            else:
-                why = (f"problem {self.problem.name!r} defines its own pde_residual and no "
-                       "pde_residual_from_derivatives")
+                       "built-in activations do)" if residual is not None else
+                       f"problem {self.problem.name!r} defines its own pde_residual and no "
+                       "pde_residual_from_derivatives")  # fmt: skip
             raise ValueError(f"derivatives='forward' is not available: {why}; use 'autograd'")
+        return None
+
+    def _space_time_unavailable(self) -> str | None:
+        """Why the fused space-time jet cannot compute this problem's residual (None: it can)."""
+        if not self.model.supports_diagonal_jet:
+            return ("the network has no fused space-time jet (an MLP with tanh or sin "
+                    "activations has)")
+        gen = torch.Generator().manual_seed(self.config["seed"] + 30_011)
+        x = self._to(self.problem.domain.sample_interior(64, gen))
+        self._second_axes = second_derivative_axes(self.problem, self.model, x)
+        rtol = 1e-9 if self.dtype == torch.float64 else 1e-4
+        if not surrogate_agrees(self.problem, self.model, x, self._second_axes, rtol):
+            return (f"problem {self.problem.name!r} has a residual that the quadratic model of "
+                    "the network does not reproduce (mixed second derivatives)")
         return None
 
     @property
     def derivatives(self) -> str:
-        """``forward`` or ``autograd``: how this trainer computes ``Δu``."""
-        return "forward" if self._jet_residual is not None else "autograd"
+        """``forward`` or ``autograd``: how this trainer differentiates the network."""
+        fast = self._jet_residual is not None or self._space_time
+        return "forward" if fast else "autograd"
 
     def residual(self, x: Tensor) -> Tensor:
         """The PDE residual of the current network at ``x`` (keeps the graph when grad is on)."""
+        if self._space_time:
+            return space_time_residual(self.problem, self.model, x, self._second_axes)
         if self._jet_residual is not None:
             u, grad, lap = self.model.jet(x)
             return self._jet_residual(x, u, grad, lap).reshape(-1)
@@ -632,9 +660,9 @@ class PINNTrainer:
 
     def residual_rms(self) -> float:
         """RMS of the PDE residual on the fixed monitor set."""
-        if self._jet_residual is not None:
+        if self._jet_residual is not None or self._space_time:
             with torch.no_grad():
-                r = self.residual(self.monitor_x)
+                r = self.residual(self.monitor_x).detach()
         else:
             r = self.residual(self.monitor_x).detach()
         return float(torch.sqrt(torch.mean(r**2)))
@@ -706,7 +734,7 @@ class PINNTrainer:
         rar, adaptive = cfg.get("rar"), cfg.get("adaptive_weights", "none") != "none"
         try:
             while self.step < self.total_steps and self.reason == "its":
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 phase = self._phase()
                 if self.step < cfg["steps"]:
                     optimizer = self.optimizer
@@ -739,6 +767,7 @@ class PINNTrainer:
                     self.scheduler.step()
                 self.step += 1
                 self.elapsed += time.perf_counter() - t0
+                self.cpu_elapsed += time.thread_time() - c0
                 bar.update(1)
                 if self.step % cfg["log_every"] == 0 or self.step == self.total_steps:
                     self._log(phase, loss)
