@@ -56,6 +56,7 @@ import scipy.sparse as sp
 
 import pdesolve
 from pdesolve.io import markdown_table
+from pdesolve.plotting import save_figure, subplots
 
 FLUID, SOLID = 0, 1
 
@@ -351,12 +352,7 @@ def prepare_output(out: Path, overwrite: bool) -> None:
 # --- output ------------------------------------------------------------------------------------
 def render_frame(flow: Flow, step: int, path: Path) -> None:
     """One PNG of the smoke density with the obstacles in grey."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    fig, ax = subplots(figsize=(4, 4), dpi=100)
     ax.imshow(flow.s.T, origin="lower", extent=(0, 1, 0, 1), cmap="inferno", vmin=0, vmax=1,
               interpolation="bilinear")  # fmt: skip
     solid = np.ma.masked_where(~flow.solid.T, np.ones(flow.solid.T.shape))
@@ -364,9 +360,7 @@ def render_frame(flow: Flow, step: int, path: Path) -> None:
     ax.set_title(f"smoke {flow.n}², step {step}", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def write_gif(frames: list[Path], path: Path, ms_per_frame: int = 80) -> None:

@@ -21,7 +21,6 @@ Without ``resume=true`` an existing report folder is refused, never mixed.
 
 from __future__ import annotations
 
-import csv
 import math
 import sys
 import time
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from pdesolve.io import unwritable_reason
+from pdesolve.io import read_csv, unwritable_reason, write_csv
 from pdesolve.resources import config_dir
 
 CONFIG_DIR = config_dir()  # package data (pdesolve/configs)
@@ -170,19 +169,11 @@ def _describe(options: dict[str, Any]) -> str:
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+    return read_csv(path) if path.is_file() else []
 
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    write_csv(path, rows, columns=FIELDS)
 
 
 def _float(value: Any) -> float:
@@ -214,12 +205,10 @@ def growth_exponent(sizes: list[float], times: list[float]) -> float:
 
 def write_report(folder: Path, rows: list[dict[str, Any]], histories: dict, config: dict) -> None:
     """``report.md`` and the PNG plots from the rows (and the histories of this run)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from pdesolve.io import markdown_table
+    from pdesolve.plotting import pyplot, save_figure
+
+    plt = pyplot()
 
     lines = [
         "# pdesolve compare", "",
@@ -272,9 +261,7 @@ def write_report(folder: Path, rows: list[dict[str, Any]], histories: dict, conf
         lines += ["## Growth of the total time with the number of unknowns", "",
                   "Fitted exponent p of time ~ N^p (converged runs, all sizes).", "",
                   markdown_table(exponents), ""]  # fmt: skip
-    fig.tight_layout()
-    fig.savefig(folder / "time_vs_size.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, folder / "time_vs_size.png", dpi=120)
     # residual histories of this run, per problem at its largest size
     for problem in dict.fromkeys(r["problem"] for r in rows):
         sized = [k for k in histories if k[0] == problem]
@@ -298,10 +285,8 @@ def write_report(folder: Path, rows: list[dict[str, Any]], histories: dict, conf
             axis.axhline(config["rtol"], color="k", lw=0.5, ls="--")
         left.legend(fontsize=7)
         fig.suptitle(f"{problem}, n = {largest}")
-        fig.tight_layout()
         name = f"residuals_{problem}.png"
-        fig.savefig(folder / name, dpi=120)
-        plt.close(fig)
+        save_figure(fig, folder / name, dpi=120)
         lines += [f"![residuals, {problem}]({name})", ""]
     lines += ["![time against size](time_vs_size.png)", ""]
     (folder / "report.md").write_text("\n".join(lines))
@@ -356,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry: ``pdesolve compare [key=value ...]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
-        print(__doc__)
+        defaults = CONFIG_DIR / "compare" / "default.yaml"
+        print(f"{__doc__}\nThe options and their defaults ({defaults}):\n\n{defaults.read_text()}")
         return 0
     config = load_config(argv)
     try:

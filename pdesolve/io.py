@@ -12,7 +12,7 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -253,11 +253,33 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def markdown_table(rows: list[dict[str, Any]], floatfmt: str = ".3g") -> str:
-    """A GitHub-flavoured markdown table of ``rows`` (dicts with the same keys)."""
-    if not rows:
+def _columns(rows: list[dict[str, Any]], columns: Sequence[str] | None) -> list[str]:
+    if columns is not None:
+        return list(columns)
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    return list(keys)
+
+
+def markdown_table(
+    rows: list[dict[str, Any]], floatfmt: str = ".3g", columns: Sequence[str] | None = None
+) -> str:
+    """A GitHub-flavoured markdown table of ``rows`` (dicts: column name -> cell).
+
+    The columns are ``columns`` when given (other keys left out), else the first row's keys;
+    a missing cell is empty; floats are written with ``floatfmt``, anything else with ``str``
+    (format a cell beforehand for another layout). No rows and no ``columns``: ``""``.
+
+    >>> print(markdown_table([{"n": 8, "error": 0.012345}, {"n": 16, "error": "-"}]), end="")
+    | n | error |
+    |---|---|
+    | 8 | 0.0123 |
+    | 16 | - |
+    """
+    keys = list(columns) if columns is not None else list(rows[0]) if rows else []
+    if not keys:
         return ""
-    keys = list(rows[0])
 
     def fmt(v: Any) -> str:
         return format(v, floatfmt) if isinstance(v, float) else str(v)
@@ -267,25 +289,85 @@ def markdown_table(rows: list[dict[str, Any]], floatfmt: str = ".3g") -> str:
     return "\n".join(lines) + "\n"
 
 
-def table_csv(rows: list[dict[str, Any]]) -> str:
-    """``rows`` (dicts with the same keys) as CSV text with a header line."""
+def table_csv(
+    rows: list[dict[str, Any]], floatfmt: str | None = None, columns: Sequence[str] | None = None
+) -> str:
+    """``rows`` (dicts) as CSV text with a header line (``csv`` module dialect, CRLF lines).
+
+    The columns are ``columns`` when given (other keys left out), else the union of the rows'
+    keys in order of appearance; a missing cell is empty. Floats are written with ``floatfmt``
+    when given (e.g. ``".4e"``), else in full (``repr``).
+
+    >>> table_csv([{"n": 8, "error": 0.5}, {"n": 16, "note": "x"}]).splitlines()
+    ['n,error,note', '8,0.5,', '16,,x']
+    """
     import csv
     import io as _io
 
+    keys = _columns(rows, columns)
+    if floatfmt is not None:
+        rows = [{k: format(v, floatfmt) if isinstance(v, float) else v for k, v in r.items()}
+                for r in rows]  # fmt: skip
     buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+    writer = csv.DictWriter(buffer, fieldnames=keys, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
 
 
+def write_csv(
+    path: str | os.PathLike, rows: list[dict[str, Any]], floatfmt: str | None = None,
+    columns: Sequence[str] | None = None, overwrite: bool = True,
+) -> Path:  # fmt: skip
+    """Write ``rows`` as CSV (:func:`table_csv`) to ``path``, atomically (the folder is made).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "rows.csv"
+    >>> _ = write_csv(path, [{"n": 8, "error": 0.5}, {"n": 16, "error": 0.125}])
+    >>> read_csv(path, numbers=True)
+    [{'n': 8, 'error': 0.5}, {'n': 16, 'error': 0.125}]
+    """
+    text = table_csv(rows, floatfmt, columns)
+    return _atomic_write(Path(path), lambda tmp: tmp.write_text(text, newline=""), overwrite)
+
+
+def read_csv(path: str | os.PathLike, numbers: bool = False) -> list[dict[str, Any]]:
+    """The rows of a CSV file with a header line, as dicts of strings.
+
+    With ``numbers``, cells that read as an ``int`` (else a ``float``: ``nan`` and ``inf``
+    included) are converted; other cells (empty ones included) stay strings.
+    """
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"table {str(path)!r} does not exist")
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if numbers:
+        rows = [{k: _number(v) for k, v in r.items()} for r in rows]
+    return rows
+
+
+def _number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            pass
+    return text
+
+
 def write_table(
-    stem: str | os.PathLike, rows: list[dict[str, Any]], overwrite: bool = True
-) -> None:
-    """Write ``rows`` as ``<stem>.csv`` and ``<stem>.md`` (results tables of experiments)."""
+    stem: str | os.PathLike, rows: list[dict[str, Any]], overwrite: bool = True,
+    floatfmt: str = ".3g",
+) -> None:  # fmt: skip
+    """Write ``rows`` as ``<stem>.csv`` (full floats) and ``<stem>.md`` (floats with
+    ``floatfmt``): the results tables of studies."""
     stem = Path(stem)
-    _atomic_write(stem.with_suffix(".csv"), lambda t: t.write_text(table_csv(rows)), overwrite)
-    _atomic_write(stem.with_suffix(".md"), lambda t: t.write_text(markdown_table(rows)), overwrite)
+    write_csv(stem.with_suffix(".csv"), rows, overwrite=overwrite)
+    text = markdown_table(rows, floatfmt)
+    _atomic_write(stem.with_suffix(".md"), lambda t: t.write_text(text), overwrite)
 
 
 def write_solution_vtu(

@@ -266,3 +266,10 @@ def test_switching_a_choice_drops_the_settings_of_the_old_one(tmp_path, capsys):
     assert "safeguard" not in cfg.solver and cfg.solver.name == "petsc_cg"
     record = run(composed([*args[:2], args[-1], "problem.n=16"]), tmp_path)
     assert record["converged"]
+
+
+def test_help_names_the_program_and_the_compare_command():
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        cfg = compose(config_name="config", return_hydra_config=True)
+    assert cfg.hydra.help.app_name == "pdesolve"
+    assert "pdesolve compare --help" in cfg.hydra.help.header

@@ -91,3 +91,12 @@ def test_strict_exit_status_and_clear_errors(tmp_path):
 
 def test_growth_exponent_fits_a_power_law():
     assert growth_exponent([1e3, 1e4, 1e5], [1.0, 10**1.5, 10**3]) == pytest.approx(1.5)
+
+
+def test_help_lists_every_option_with_its_default(capsys):
+    from pdesolve.compare import main
+
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "resume=true" in text
+    assert [key for key in load_config([]) if f"\n{key}:" not in text] == []

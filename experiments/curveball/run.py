@@ -11,7 +11,6 @@ Writes CSV files, PNG plots and ``results.md`` (the measured numbers as tables) 
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import math
 import os
@@ -22,31 +21,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pdesolve.io import markdown_table, read_csv, write_csv
 from pdesolve.nn.curveball import CurveBall
+from pdesolve.plotting import save_figure, subplots
 from pdesolve.train.optimizers import make_optimizer, take_step
 
 DT = torch.float64
 ROOT = Path(__file__).resolve().parent
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
 
 
 class Point(nn.Module):
@@ -129,7 +114,7 @@ def rosenbrock(args: argparse.Namespace, out: Path) -> list[dict]:
             curves[(stochastic, method)] = dists[0]
             print("rosenbrock", rows[-1], flush=True)
     write_csv(out / "rosenbrock.csv", rows)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, stochastic in zip(axes, (False, True), strict=True):
         for method in methods:
             d = curves[(stochastic, method)]
@@ -140,9 +125,7 @@ def rosenbrock(args: argparse.Namespace, out: Path) -> list[dict]:
         ax.set_xscale("log")
     axes[0].set_ylabel("‖w − w*‖")
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(out / "rosenbrock.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "rosenbrock.png", dpi=120)
     return rows
 
 
@@ -208,16 +191,14 @@ def linear_net(args: argparse.Namespace, out: Path) -> list[dict]:
         curves[method] = gaps
         print("linear", rows[-1], flush=True)
     write_csv(out / "linear_net.csv", rows)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = subplots(figsize=(5, 4))
     for m, gaps in curves.items():
         ax.semilogy(np.arange(1, len(gaps) + 1), np.maximum(np.abs(gaps), 1e-17), label=m)
     ax.set_xlabel("iteration")
     ax.set_ylabel("(L − L*) / L*")
     ax.set_title("degenerate 2-layer linear net")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "linear_net.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "linear_net.png", dpi=120)
     return rows
 
 
@@ -303,7 +284,7 @@ def pinn(args: argparse.Namespace, out: Path) -> list[dict]:
         print("pinn", rows[-1], flush=True)
     write_csv(out / "pinn_trace.csv", [r for t in traces.values() for r in t])
     write_csv(out / "pinn.csv", rows)
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    fig, axes = subplots(2, 2, figsize=(10, 7))
     for name, trace in traces.items():
         it = [r["iter"] for r in trace]
         ts = [r["time_s"] for r in trace]
@@ -318,9 +299,7 @@ def pinn(args: argparse.Namespace, out: Path) -> list[dict]:
     axes[1, 1].set_xlabel("training wall time [s]")
     axes[0, 0].legend()
     fig.suptitle("2D Poisson PINN (4×50 tanh, float64)")
-    fig.tight_layout()
-    fig.savefig(out / "pinn.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "pinn.png", dpi=120)
     return rows
 
 
@@ -387,7 +366,7 @@ def digits(args: argparse.Namespace, out: Path) -> list[dict]:
             print("digits", rows[-1], flush=True)
     write_csv(out / "digits.csv", rows)
     write_csv(out / "digits_trace.csv", [r for t in traces.values() for r in t])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(10, 4), sharey=True)
     for (name, seed), trace in traces.items():
         if seed != seeds[0]:
             continue
@@ -401,9 +380,7 @@ def digits(args: argparse.Namespace, out: Path) -> list[dict]:
     axes[0].set_ylabel("mini-batch loss (moving average of 10)")
     axes[0].legend()
     fig.suptitle("sklearn digits, small CNN, batch 64, default hyper-parameters")
-    fig.tight_layout()
-    fig.savefig(out / "digits.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "digits.png", dpi=120)
     return rows
 
 
@@ -474,29 +451,6 @@ def benchmark(args: argparse.Namespace, out: Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------
-def _num(v: str) -> object:
-    try:
-        return int(v)
-    except ValueError:
-        try:
-            return float(v)
-        except ValueError:
-            return v
-
-
-def md_table(rows: list[dict], fmt: dict[str, str] | None = None) -> str:
-    fmt = fmt or {}
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for r in rows:
-        cells = []
-        for k in keys:
-            v = r.get(k, "")
-            cells.append(format(v, fmt.get(k, ".3g")) if isinstance(v, float) else str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small budgets (about a minute)")
@@ -529,9 +483,7 @@ def main(argv: list[str] | None = None) -> None:
                            ("pinn", "pinn"), ("digits", "digits"), ("benchmark", "benchmark")):
         path = args.out / f"{csv_name}.csv"
         if path.exists():
-            with open(path) as fh:
-                rows = [{k: _num(v) for k, v in r.items()} for r in csv.DictReader(fh)]
-            sections.append(f"## {name}\n\n{md_table(rows)}\n")
+            sections.append(f"## {name}\n\n{markdown_table(read_csv(path, numbers=True))}")
     (args.out / "tables.md").write_text("\n".join(sections))
 
 

@@ -22,7 +22,6 @@ loss ``1 − cos²_A(q, A⁻¹b)`` (``pdesolve.train.dcdm_training``), evaluated
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import tempfile
@@ -35,7 +34,9 @@ import scipy.sparse.linalg as spla
 import torch
 
 import pdesolve
+from pdesolve.io import markdown_table, read_csv, write_csv
 from pdesolve.nn.dcdm_cnn import load_dcdm_model
+from pdesolve.plotting import save_figure, subplots
 from pdesolve.solvers.base import StoppingRule
 from pdesolve.solvers.dcdm_network import DEFAULT_MODELS, NetworkDirection, system_grid
 from pdesolve.solvers.fcg import conjugate_directions
@@ -144,42 +145,38 @@ def main() -> None:
             part_a(rows, traces)
         else:
             part_b(rows, traces, args.epochs)
-        with (out / f"k2_diagnosis_{part}.csv").open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        with (out / f"k2_traces_{part}.csv").open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["run", "iteration", "cos_A", "rel_residual_before"])
-            for label, t in traces.items():
-                for i, c in enumerate(t["cos"]):
-                    w.writerow([label, i, f"{c:.6f}", f"{t['rel'][i]:.6e}"])
+        write_csv(out / f"k2_diagnosis_{part}.csv", rows)
+        write_csv(out / f"k2_traces_{part}.csv", [
+            {"run": label, "iteration": i, "cos_A": f"{c:.6f}",
+             "rel_residual_before": f"{t['rel'][i]:.6e}"}
+            for label, t in traces.items() for i, c in enumerate(t["cos"])
+        ])  # fmt: skip
         plot(traces, out / f"k2_cosA_{part}.png")
-    lines = ["| part | model | system | k | converged | DCDM its | CG its | final ‖r‖/‖b‖ | "
-             "cos_A first | cos_A median | cos_A min (first 20 its) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for part in ("A", "B"):
-        path = out / f"k2_diagnosis_{part}.csv"
-        if not path.is_file():
-            continue
-        with path.open() as fh:
-            for r in csv.DictReader(fh):
-                lines.append(
-                    f"| {r['part']} | {r['model']} | {r['system']} | {r['memory']} | "
-                    f"{r['converged']} | {r['iterations']} | {r['cg_iterations']} | "
-                    f"{float(r['final_rel_residual']):.1e} | {float(r['cos_A_first']):.2f} | "
-                    f"{float(r['cos_A_median']):.2f} | {float(r['cos_A_min_first20']):.3f} |"
-                )
-    (out / "k2_diagnosis_table.md").write_text("\n".join(lines) + "\n")
+    (out / "k2_diagnosis_table.md").write_text(table(out))
+
+
+def table(out: Path) -> str:
+    """The markdown table of every ``k2_diagnosis_{A,B}.csv`` in ``out``."""
+    rows = [
+        {"part": r["part"], "model": r["model"], "system": r["system"], "k": r["memory"],
+         "converged": r["converged"], "DCDM its": r["iterations"], "CG its": r["cg_iterations"],
+         "final ‖r‖/‖b‖": f"{float(r['final_rel_residual']):.1e}",
+         "cos_A first": f"{float(r['cos_A_first']):.2f}",
+         "cos_A median": f"{float(r['cos_A_median']):.2f}",
+         "cos_A min (first 20 its)": f"{float(r['cos_A_min_first20']):.3f}"}
+        for part in ("A", "B") if (out / f"k2_diagnosis_{part}.csv").is_file()
+        for r in read_csv(out / f"k2_diagnosis_{part}.csv")
+    ]  # fmt: skip
+    return markdown_table(rows, columns=COLUMNS)
+
+
+#: the table's columns (also when no part has been run yet)
+COLUMNS = ["part", "model", "system", "k", "converged", "DCDM its", "CG its", "final ‖r‖/‖b‖",
+           "cos_A first", "cos_A median", "cos_A min (first 20 its)"]
 
 
 def plot(traces: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = subplots(1, 2, figsize=(12, 4.2))
     for label, t in traces.items():
         style = "-" if "k=2" in label else (":" if "k=1" in label else "--")
         axes[0].plot(t["cos"], style, label=label)
@@ -191,9 +188,7 @@ def plot(traces: dict, path: Path) -> None:
     axes[1].set_ylabel("‖r‖ / ‖b‖ (true residual)")
     axes[1].set_title("DCDM convergence (unseen obstacles, seed 101)")
     axes[1].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 import pdesolve
+from pdesolve.io import markdown_table
 from pdesolve.nn.checkpoint import load_checkpoint
 from pdesolve.nn.dcdm_cnn import load_dcdm_model, save_dcdm_model
 from pdesolve.problems.pressure import PressurePoisson
@@ -46,6 +47,7 @@ from pdesolve.train.ritz import load_split
 
 HERE = Path(__file__).resolve().parent
 RUN = HERE / "runs" / "run2d128"
+COLUMNS = ["system", "model", "k = 2", "k = 2 + safeguard", "CG"]  # of onpolicy.md
 
 
 def residuals_of_dcdm(system, model, rhs: np.ndarray, iterations: int, every: int) -> np.ndarray:
@@ -125,7 +127,7 @@ def main() -> None:
     model = load_dcdm_model(out / "checkpoint.pt")
     save_dcdm_model(out / "model.pt", model, step=step)
     first_stage = run / "model.pt"
-    rows = ["| system | model | k = 2 | k = 2 + safeguard | CG |", "|---|---|---|---|---|"]
+    rows = []
     for seed in args.seeds:
         s = pdesolve.get_problem("pressure_poisson", dim=2, n=cfg["n"], geometry="obstacles",
                                  seed=seed).discretize()  # fmt: skip
@@ -137,13 +139,14 @@ def main() -> None:
                                    rtol=1e-6, maxiter=300)  # fmt: skip
                 rel = r.residual_norms[-1] / s.b_norm
                 cells.append(f"{r.iterations}" if r.converged else f"✗ ({rel:.1e} after 300)")
-            rows.append(f"| {cfg['n']}² obstacles {seed} | {label} | {cells[0]} | {cells[1]} | "
-                        f"{cg.iterations} |")  # fmt: skip
+            rows.append({"system": f"{cfg['n']}² obstacles {seed}", "model": label,
+                         "k = 2": cells[0], "k = 2 + safeguard": cells[1], "CG": cg.iterations})
             print(rows[-1], flush=True)
     text = ["# On-policy fine-tuning of the 2D DCDM model (made the shipped 2D model)\n",
             f"Command: `python experiments/dcdm/onpolicy.py --out ... --passes {args.passes} "
             f"--solves {args.solves} --iterations {args.iterations} --every {args.every} "
-            f"--rounds {args.rounds}`\n", *[f"- {x}" for x in log], "", *rows]  # fmt: skip
+            f"--rounds {args.rounds}`\n", *[f"- {x}" for x in log], "",
+            markdown_table(rows, columns=COLUMNS).rstrip("\n")]  # fmt: skip
     (HERE / "results" / "onpolicy.md").write_text("\n".join(text) + "\n")
 
 

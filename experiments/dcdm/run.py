@@ -22,7 +22,6 @@ Writes ``results/results{2,3}d.csv``, ``results/results{2,3}d_table.md``,
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import time
@@ -34,6 +33,8 @@ import numpy as np
 import torch
 
 import pdesolve
+from pdesolve.io import markdown_table, read_csv, write_csv
+from pdesolve.plotting import save_figure, subplots
 
 HERE = Path(__file__).resolve().parent
 METHODS = {
@@ -118,8 +119,7 @@ def main() -> None:
     csv_path = out / f"results{dim}d.csv"
     rows = []
     if (args.append or args.replot) and csv_path.is_file():
-        with csv_path.open() as fh:
-            rows = list(csv.DictReader(fh))
+        rows = read_csv(csv_path)
     if args.replot:
         write(rows, out, dim)
         return
@@ -157,45 +157,31 @@ def _find(rows: list[dict], n: int, g: str, method: str) -> dict | None:
 
 
 def write(rows: list[dict], out: Path, dim: int) -> None:
-    with (out / f"results{dim}d.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out / f"results{dim}d.csv", rows, columns=FIELDS)
     power = "²" if dim == 2 else "³"
     labels = [m for m in METHODS if any(r["method"] == m for r in rows)]
     keys = sorted({(int(r["n"]), r["geometry"]) for r in rows})
-    header = ["| n | geometry | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
-    lines = ["### rtol = 1e-6 (true residual): iterations (wall time incl. inference, s)\n",
-             *header]  # fmt: skip
+    columns = ["n", "geometry", *labels]
+    at_6, at_4 = [], []
     for n, g in keys:
-        cells = []
+        cells_6, cells_4 = {"n": f"{n}{power}", "geometry": g}, {"n": f"{n}{power}", "geometry": g}
         for lab in labels:
             r = _find(rows, n, g, lab)
             if r is None:
-                cells.append("–")
+                cells_6[lab] = cells_4[lab] = "–"
                 continue
             ok = str(r["converged"]) == "True"
-            cells.append(f"{r['iterations']}{'' if ok else ' ✗'} ({_val(r, 'wall_s'):.2f})")
-        lines.append(f"| {n}{power} | {g} | " + " | ".join(cells) + " |")
-    lines += ["\n### rtol = 1e-4 (the paper's tolerance), from the same residual histories: "
-              "iterations\n", *header]  # fmt: skip
-    for n, g in keys:
-        cells = []
-        for lab in labels:
-            r = _find(rows, n, g, lab)
-            v = None if r is None else r["iterations_1e-4"]
-            if r is None:
-                cells.append("–")
-            else:
-                cells.append(f">{r['iterations']} ✗" if v in (None, "", "None") else str(v))
-        lines.append(f"| {n}{power} | {g} | " + " | ".join(cells) + " |")
-    (out / f"results{dim}d_table.md").write_text("\n".join(lines) + "\n")
-    bench = [f"Machine: {platform.processor() or platform.machine()}, one thread (torch and "
-             "PETSc), CPU shared with other jobs: times are process CPU times (robust to the load; "
-             f"wall times in results{dim}d.csv), in ms.\n",
-             "| n | geometry | DCDM variant | DCDM its | DCDM ms/it: inference | rest | "
-             "GAMG its | GAMG ms/it | GAMG setup ms | DCDM / GAMG CPU time to solution |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+            cells_6[lab] = f"{r['iterations']}{'' if ok else ' ✗'} ({_val(r, 'wall_s'):.2f})"
+            v = r["iterations_1e-4"]
+            cells_4[lab] = f">{r['iterations']} ✗" if v in (None, "", "None") else str(v)
+        at_6.append(cells_6)
+        at_4.append(cells_4)
+    (out / f"results{dim}d_table.md").write_text(
+        "### rtol = 1e-6 (true residual): iterations (wall time incl. inference, s)\n\n"
+        + markdown_table(at_6, columns=columns)
+        + "\n### rtol = 1e-4 (the paper's tolerance), from the same residual histories: "
+        "iterations\n\n" + markdown_table(at_4, columns=columns))  # fmt: skip
+    bench = []
     for n, g in keys:
         a = _find(rows, n, g, "gamg_pcg")
         if a is None or not np.isfinite(_val(a, "setup_cpu_s")):
@@ -210,22 +196,28 @@ def write(rows: list[dict], out: Path, dim: int) -> None:
             d_rest = (_val(d, "cpu_s") - _val(d, "inference_cpu_s")) / d_its
             a_it = (_val(a, "cpu_s") - _val(a, "setup_cpu_s")) / a_its
             ratio = _val(d, "cpu_s") / _val(a, "cpu_s")
-            bench.append(
-                f"| {n}{power} | {g} | {variant} | {d['iterations']}{ok} | {1e3 * d_inf:.1f} | "
-                f"{1e3 * d_rest:.1f} | {a['iterations']} | {1e3 * a_it:.1f} | "
-                f"{1e3 * _val(a, 'setup_cpu_s'):.0f} | {'>' if ok else ''}{ratio:.0f}× |"
-            )
-    (out / f"benchmark{dim}d.md").write_text("\n".join(bench) + "\n")
+            bench.append({
+                "n": f"{n}{power}", "geometry": g, "DCDM variant": variant,
+                "DCDM its": f"{d['iterations']}{ok}", "DCDM ms/it: inference": f"{1e3 * d_inf:.1f}",
+                "rest": f"{1e3 * d_rest:.1f}", "GAMG its": a["iterations"],
+                "GAMG ms/it": f"{1e3 * a_it:.1f}",
+                "GAMG setup ms": f"{1e3 * _val(a, 'setup_cpu_s'):.0f}",
+                "DCDM / GAMG CPU time to solution": f"{'>' if ok else ''}{ratio:.0f}×",
+            })  # fmt: skip
+    (out / f"benchmark{dim}d.md").write_text(
+        f"Machine: {platform.processor() or platform.machine()}, one thread (torch and "
+        "PETSc), CPU shared with other jobs: times are process CPU times (robust to the load; "
+        f"wall times in results{dim}d.csv), in ms.\n\n" + markdown_table(bench, columns=BENCH))
     plot(rows, out, dim)
 
 
+#: the columns of benchmark{dim}d.md
+BENCH = ["n", "geometry", "DCDM variant", "DCDM its", "DCDM ms/it: inference", "rest",
+         "GAMG its", "GAMG ms/it", "GAMG setup ms", "DCDM / GAMG CPU time to solution"]
+
+
 def plot(rows: list[dict], out: Path, dim: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = subplots(1, 2, figsize=(11, 4))
     for ax, key, ylabel in ((axes[0], "iterations", "iterations to rtol 1e-6"),
                             (axes[1], "cpu_s", "CPU time to solution [s] (incl. inference)")):
         for i, lab in enumerate(METHODS):  # converged runs only (stalled runs have no count)
@@ -243,9 +235,7 @@ def plot(rows: list[dict], out: Path, dim: int) -> None:
         ax.set_title(f"{dim}D, unseen obstacles (seed 101), one thread")
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / f"iterations_vs_size_{dim}d.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / f"iterations_vs_size_{dim}d.png", dpi=120)
 
 
 if __name__ == "__main__":

@@ -11,22 +11,18 @@ with ``--quick``). Every number in results.md is computed by this script.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import os
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 import pdesolve
+from pdesolve.io import markdown_table, write_csv
 from pdesolve.nn.lista import LISTA
+from pdesolve.plotting import save_figure, subplots
 from pdesolve.problems.inverse import ellipse_images
 from pdesolve.problems.inverse_operators import SubsampledFourier, multilevel_mask
 from pdesolve.recovery.firenet import FIRENET, firenet
@@ -36,15 +32,6 @@ from pdesolve.train.perturbation import worst_case_perturbation
 from pdesolve.train.unet_training import UNetTrainConfig, train_unet
 
 HERE = Path(__file__).resolve().parent
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -156,7 +143,7 @@ def convergence(
         for k, e, d, g in pts
     ]
     write_csv(out / f"convergence{tag}.csv", rows)
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, ax = subplots(1, 3, figsize=(15, 4.2))
     for m, pts in curves.items():
         k = [p[0] for p in pts]
         ax[0].semilogy(k, [p[1] for p in pts], label=m)
@@ -180,9 +167,7 @@ def convergence(
         a.set_title(t)
     ax[0].legend(fontsize=8)
     fig.suptitle(f"N = {n}, 25% multilevel Fourier, Haar, 2% noise, λ = {lam}")
-    fig.tight_layout()
-    fig.savefig(out / f"convergence{tag}.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / f"convergence{tag}.png", dpi=110)
     at = {m: pts[-1] for m, pts in curves.items()}
     lines = [
         f"## Convergence (N = {n}, 25% multilevel Fourier sampling, Haar, 2% noise, λ = {lam})",
@@ -191,13 +176,14 @@ def convergence(
         f"(p = {ref_p}), best of the two ({ref_time:.1f} s); the SR-LASSO minimiser is "
         f"{sr_err:.4f} from the truth (relative).",
         "",
-        f"| method | rel. error to truth @{total} | rel. distance to minimiser @{total} | "
-        f"(F − F*)/‖c‖ @{total} |",
-        "|---|---|---|---|",
     ]
     cn = float(torch.linalg.vector_norm(c_true))
-    for m, (_, e, d, g) in at.items():
-        lines.append(f"| {m} | {e:.4f} | {d:.2e} | {g / cn:.2e} |")
+    lines += markdown_table([
+        {"method": m, f"rel. error to truth @{total}": f"{e:.4f}",
+         f"rel. distance to minimiser @{total}": f"{d:.2e}",
+         f"(F − F*)/‖c‖ @{total}": f"{g / cn:.2e}"}
+        for m, (_, e, d, g) in at.items()
+    ]).splitlines()  # fmt: skip
     for m in ("FIRENET p=5", "FIRENET p=20", "CP (last iterate)"):
         pts = curves[m]
         marks = [pt for pt in pts if pt[0] in (25, 50, 100, 200)]
@@ -256,11 +242,9 @@ def sharpness(out: Path, quick: bool, report: list[str]) -> None:
             "Sufficient condition (our derivation from the CP ergodic bound): p >= 2e·C·L_A, "
             "C = sharpness constant, estimated from below on the CP/FIRENET paths.",
             "",
-            "| problem | C (lower est.) | 2e·C·L_A | p | (F(ψ_l)−F*)/ε_l, l = 1..8 | first l with "
-            "F(ψ_l)−F* > ε_l | rel. error @ 300 layers | max abs(ours − transcription) |",
-            "|---|---|---|---|---|---|---|---|",
         ],
     )
+    table = []
     for title, kw in cases:
         problem = pdesolve.get_problem("compressed_sensing", **kw)
         A, y, c, lam = problem.operator, problem.measurements, problem.coefficients, problem.lam
@@ -298,13 +282,16 @@ def sharpness(out: Path, quick: bool, report: list[str]) -> None:
             for l, (g, _, e) in enumerate(hist):
                 rows.append({"problem": title, "p": p, "restart": l + 1, "gap": g,
                              "eps": eps[l], "ratio": ratios[l], "rel_error": e})  # fmt: skip
-            lines.append(
-                f"| {title} | {sharp:.2f} | {2 * math.e * sharp * A.norm_bound:.1f} | {p} | "
-                + ", ".join(f"{r:.2f}" for r in ratios[:8])
-                + f" | {first if first else '—'} | {hist[-1][2]:.1e} | {diff:.1e} |"
-            )
+            table.append({
+                "problem": title, "C (lower est.)": f"{sharp:.2f}",
+                "2e·C·L_A": f"{2 * math.e * sharp * A.norm_bound:.1f}", "p": p,
+                "(F(ψ_l)−F*)/ε_l, l = 1..8": ", ".join(f"{r:.2f}" for r in ratios[:8]),
+                "first l with F(ψ_l)−F* > ε_l": first if first else "—",
+                "rel. error @ 300 layers": f"{hist[-1][2]:.1e}",
+                "max abs(ours − transcription)": f"{diff:.1e}",
+            })  # fmt: skip
     write_csv(out / "sharpness.csv", rows)
-    report.extend([*lines, ""])
+    report.extend([*lines, *markdown_table(table).splitlines(), ""])
 
 
 # ----------------------------------------------------------------- Poisson sparse source ---
@@ -340,11 +327,8 @@ def poisson_source(out: Path, quick: bool, report: list[str]) -> None:
         "",
         "### Formulations (seed 0, λ as listed)",
         "",
-        "| formulation | λ | L_A | C (lower est.) | 2e·C·L_A | noise | FIRENET error | "
-        f"CP {cp_its} its error |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    form_rows = []
+    form_rows, table = [], []
     recs = {}
     for form, lam in (("raw", 0.1), ("normalized", 0.1), ("whitened", 0.1)):
         for noise in (0.0, 0.01):
@@ -376,15 +360,18 @@ def poisson_source(out: Path, quick: bool, report: list[str]) -> None:
             recs[(form, noise)] = (problem, fn)
             th = f"{2 * math.e * sharp * A.norm_bound:.0f}" if noise == 0.0 else ""
             cs = f"{sharp:.1f}" if noise == 0.0 else ""
-            lines.append(
-                f"| {form} | {lam} | {A.norm_bound:.3g} | {cs} | {th} | {noise} | "
-                f"{row['firenet_error']:.1e} | {row['cp_error']:.1e} |"
-            )
+            table.append({
+                "formulation": form, "λ": str(lam), "L_A": f"{A.norm_bound:.3g}",
+                "C (lower est.)": cs, "2e·C·L_A": th, "noise": str(noise),
+                "FIRENET error": f"{row['firenet_error']:.1e}",
+                f"CP {cp_its} its error": f"{row['cp_error']:.1e}",
+            })  # fmt: skip
             print(f"  poisson {row}", flush=True)
     write_csv(out / "poisson_formulations.csv", form_rows)
     deep = (400, 25)  # the depth that every seed below needs (p = 100 is not enough for one)
     sweep_its = 2000 if quick else 4000
     lines += [
+        *markdown_table(table).splitlines(),
         "",
         f"### Noise sweep, whitened formulation (defaults, seeds {seeds.start}..{seeds.stop - 1})",
         "",
@@ -393,12 +380,8 @@ def poisson_source(out: Path, quick: bool, report: list[str]) -> None:
         f"p = {p_in}, n = {restarts} ({p_in * restarts} layers) and p = {deep[0]}, "
         f"n = {deep[1]} ({deep[0] * deep[1]} layers). Per-seed values: `poisson_sweep.csv`.",
         "",
-        "| noise | whitened noise (median) | minimiser error median / max | FIRENET "
-        f"{p_in * restarts} error median / max | FIRENET {deep[0] * deep[1]} error median / "
-        f"max | ‖FIRENET {deep[0] * deep[1]} − minimiser‖/‖minimiser‖ max |",
-        "|---|---|---|---|---|---|",
     ]
-    sweep = []
+    sweep, table = [], []
     for noise in (0.0, 1e-2):
         per = []
         for seed in seeds:
@@ -417,15 +400,22 @@ def poisson_source(out: Path, quick: bool, report: list[str]) -> None:
             sweep.append(r)
         med = {k: float(np.median([r[k] for r in per])) for k in per[0] if k != "seed"}
         mx = {k: float(np.max([r[k] for r in per])) for k in per[0] if k != "seed"}
-        lines.append(
-            f"| {noise} | {med['whitened_noise']:.3f} | {med['minimiser_error']:.1e} / "
-            f"{mx['minimiser_error']:.1e} | {med['firenet_error']:.1e} / "
-            f"{mx['firenet_error']:.1e} | {med['firenet_deep_error']:.1e} / "
-            f"{mx['firenet_deep_error']:.1e} | {mx['firenet_deep_to_minimiser']:.1e} |"
-        )
+        deep_layers = deep[0] * deep[1]
+        table.append({
+            "noise": str(noise), "whitened noise (median)": f"{med['whitened_noise']:.3f}",
+            "minimiser error median / max":
+                f"{med['minimiser_error']:.1e} / {mx['minimiser_error']:.1e}",
+            f"FIRENET {p_in * restarts} error median / max":
+                f"{med['firenet_error']:.1e} / {mx['firenet_error']:.1e}",
+            f"FIRENET {deep_layers} error median / max":
+                f"{med['firenet_deep_error']:.1e} / {mx['firenet_deep_error']:.1e}",
+            f"‖FIRENET {deep_layers} − minimiser‖/‖minimiser‖ max":
+                f"{mx['firenet_deep_to_minimiser']:.1e}",
+        })  # fmt: skip
         print(f"  poisson noise {noise}: {med} {mx}", flush=True)
     write_csv(out / "poisson_sweep.csv", sweep)
-    fig, ax = plt.subplots(1, 4, figsize=(15, 3.8))
+    lines += markdown_table(table).splitlines()
+    fig, ax = subplots(1, 4, figsize=(15, 3.8))
     truth = recs[("whitened", 0.01)][0]
     panels = [(truth.image, "true source c"),
               (recs[("whitened", 0.01)][0].synthesize(recs[("whitened", 0.01)][1]).numpy(),
@@ -442,9 +432,7 @@ def poisson_source(out: Path, quick: bool, report: list[str]) -> None:
         a.set_title(title, fontsize=9)
         a.axis("off")
         fig.colorbar(h, ax=a, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(out / "poisson_source.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / "poisson_source.png", dpi=100)
     report.extend([*lines, "", "![poisson](poisson_source.png)", ""])
 
 
@@ -497,7 +485,7 @@ def layers_for_eps(out: Path, quick: bool, report: list[str]) -> None:
             rows.append({"method": name, "eps": eps, "layers": hit if hit is not None else ""})
         table.append((name, firsts))
     write_csv(out / "layers_for_eps.csv", rows)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for name, firsts in table:
         pts = [(math.log10(1 / e), f) for e, f in zip(eps_list, firsts, strict=True) if f]
         if pts:
@@ -505,21 +493,16 @@ def layers_for_eps(out: Path, quick: bool, report: list[str]) -> None:
     ax.set_xlabel("log10(1/ε)")
     ax.set_ylabel("layers to reach relative error ε")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "layers_for_eps.png", dpi=110)
-    plt.close(fig)
-    head = "| method | " + " | ".join(f"ε=1e-{k}" for k in range(1, 11)) + " |"
+    save_figure(fig, out / "layers_for_eps.png", dpi=110)
+    heads = [f"ε=1e-{k}" for k in range(1, 11)]  # eps_list
     lines = [
         f"## Layers for ε accuracy (N = {n}, exactly {sparsity}-sparse Haar phantom, noiseless, "
         f"λ = {lam}, δ = 0)",
         "",
-        head,
-        "|---" * 11 + "|",
-    ]
-    for name, firsts in table:
-        lines.append(
-            f"| {name} | " + " | ".join(str(f) if f else f">{total}" for f in firsts) + " |"
-        )
+        *markdown_table([{"method": name, **{h: str(f) if f else f">{total}"
+                                          for h, f in zip(heads, firsts, strict=True)}}
+                      for name, firsts in table], columns=["method", *heads]).splitlines(),
+    ]  # fmt: skip
     for name, firsts in table:
         pts = [(math.log10(1 / e), f) for e, f in zip(eps_list, firsts, strict=True) if f]
         if len(pts) >= 3:
@@ -627,7 +610,7 @@ def stability(out: Path, quick: bool, report: list[str]) -> None:
             hit = next((h for h in path if h["e_norm"] >= frac * y_norm), None)
             r[f"change_at_{frac}"] = hit["output_change"] / hit["e_norm"] if hit else float("nan")
     write_csv(out / "stability.csv", table)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for name in maps:
         pts = [(r["e_norm"], r["output_change"]) for r in rows if r["method"] == name]
         ax.loglog(*zip(*pts, strict=True), ".-", label=name)
@@ -636,10 +619,8 @@ def stability(out: Path, quick: bool, report: list[str]) -> None:
     ax.set_xlabel("||e||  (e = A r, worst-case search path)")
     ax.set_ylabel("||Φ(y+e) − Φ(y)||")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "stability_curve.png", dpi=110)
-    plt.close(fig)
-    fig, ax = plt.subplots(2, 4, figsize=(14, 7))
+    save_figure(fig, out / "stability_curve.png", dpi=110)
+    fig, ax = subplots(2, 4, figsize=(14, 7))
     for i, name in enumerate(maps):
         clean, pert, res = recs[name]
         other = "U-Net" if name == "FIRENET" else "FIRENET"
@@ -653,9 +634,7 @@ def stability(out: Path, quick: bool, report: list[str]) -> None:
             ax[i, j].imshow(im, cmap="gray", vmin=0, vmax=1)
             ax[i, j].set_title(f"{title}\nPSNR {psnr(im, xs):.1f} dB", fontsize=9)
             ax[i, j].axis("off")
-    fig.tight_layout()
-    fig.savefig(out / "stability_images.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / "stability_images.png", dpi=100)
     lines = [
         f"## Stability (N = {n}, 25% multilevel Fourier, random-ellipse test image)",
         "",
@@ -666,19 +645,18 @@ def stability(out: Path, quick: bool, report: list[str]) -> None:
         f"0.9, λ_stab 0.01, stop at ||r|| > 8·N/256, real image-domain r. 'ratio' = "
         f"‖Φ(y+e)−Φ(y)‖/‖e‖ (Φ outputs images, e measurements; ‖A‖ = 1).",
         "",
-        "| method | PSNR clean | SSIM clean | ‖e‖ (rel. to ‖y‖) | ‖Φ(y+e)−Φ(y)‖ | ratio | "
-        "ratio at ‖e‖=1% ‖y‖ | ratio at 5% | PSNR worst | SSIM worst | PSNR under other's e | "
-        "PSNR random e, same norm |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in table:
-        lines.append(
-            f"| {r['method']} | {r['psnr_clean']:.2f} | {r['ssim_clean']:.3f} | "
-            f"{r['e_norm']:.3f} ({r['e_rel']:.3f}) | {r['output_change']:.3f} | "
-            f"{r['ratio']:.2f} | {r['change_at_0.01']:.2f} | {r['change_at_0.05']:.2f} | "
-            f"{r['psnr_worst']:.2f} | {r['ssim_worst']:.3f} | "
-            f"{r['psnr_other_worst']:.2f} | {r['psnr_random_same_norm']:.2f} |"
-        )
+        *markdown_table([{
+            "method": r["method"], "PSNR clean": f"{r['psnr_clean']:.2f}",
+            "SSIM clean": f"{r['ssim_clean']:.3f}",
+            "‖e‖ (rel. to ‖y‖)": f"{r['e_norm']:.3f} ({r['e_rel']:.3f})",
+            "‖Φ(y+e)−Φ(y)‖": f"{r['output_change']:.3f}", "ratio": f"{r['ratio']:.2f}",
+            "ratio at ‖e‖=1% ‖y‖": f"{r['change_at_0.01']:.2f}",
+            "ratio at 5%": f"{r['change_at_0.05']:.2f}", "PSNR worst": f"{r['psnr_worst']:.2f}",
+            "SSIM worst": f"{r['ssim_worst']:.3f}",
+            "PSNR under other's e": f"{r['psnr_other_worst']:.2f}",
+            "PSNR random e, same norm": f"{r['psnr_random_same_norm']:.2f}",
+        } for r in table]).splitlines(),
+    ]  # fmt: skip
     report.extend(
         [*lines, "", "![stability](stability_curve.png)", "", "![images](stability_images.png)", ""]
     )
@@ -736,16 +714,14 @@ def table1(out: Path, quick: bool, report: list[str]) -> None:
         f"(the official demo's τ = σ = √(1/‖A‖) violates τσ‖A‖² ≤ 1). LISTA: 10 layers, 8000 "
         f"samples, batch 1000, Adam 2e-4, {epochs} epochs.",
         "",
-        "| K | n | ‖A_n − A‖ | d(LISTA, Ξ(A,y)) | d(FIRENET, Ξ(A,y)) | 10^-K | "
-        "FIRENET to own minimiser | LISTA train rel. error |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['K']} | {r['n']} | {r['A_diff']:.1e} | {r['dist_LISTA']:.7f} | "
-            f"{r['dist_FIRENET']:.7f} | 1e-{r['K']} | {r['dist_FIRENET_to_own_minimiser']:.1e} | "
-            f"{r['LISTA_train_rel_error']:.1e} |"
-        )
+        *markdown_table([{
+            "K": r["K"], "n": r["n"], "‖A_n − A‖": f"{r['A_diff']:.1e}",
+            "d(LISTA, Ξ(A,y))": f"{r['dist_LISTA']:.7f}",
+            "d(FIRENET, Ξ(A,y))": f"{r['dist_FIRENET']:.7f}", "10^-K": f"1e-{r['K']}",
+            "FIRENET to own minimiser": f"{r['dist_FIRENET_to_own_minimiser']:.1e}",
+            "LISTA train rel. error": f"{r['LISTA_train_rel_error']:.1e}",
+        } for r in rows]).splitlines(),
+    ]  # fmt: skip
     report.extend([*lines, ""])
 
 

@@ -82,14 +82,13 @@ TOL_ITER = 1e-3  # residual histories of float32-network iterations (the first f
 def gamg_reference() -> dict[int, float]:
     """Wall seconds (set-up + solve) of PETSc CG+GAMG to rtol 1e-6 on the unseen obstacle box
     (seed 101), per 3D size, measured on the CPU machine (experiments/dcdm/results)."""
-    import csv
+    from pdesolve.io import read_csv
 
     path = ROOT / "experiments" / "dcdm" / "results" / "results3d.csv"
     if not path.is_file():
         return {}
-    with path.open() as fh:
-        return {int(r["n"]): float(r["wall_s"]) for r in csv.DictReader(fh)
-                if r["method"] == "gamg_pcg" and r["geometry"] == "obstacles101"}  # fmt: skip
+    return {int(r["n"]): float(r["wall_s"]) for r in read_csv(path)
+            if r["method"] == "gamg_pcg" and r["geometry"] == "obstacles101"}  # fmt: skip
 
 
 def device_report() -> str:

@@ -26,6 +26,7 @@ import torch
 
 from pdesolve.discretize.finite_volume import FVGrid, burgers_sine_exact, solve_burgers
 from pdesolve.io import write_table
+from pdesolve.plotting import save_figure, subplots
 from pdesolve.train.study import digits_study, summarize, troubled_cell_study
 from pdesolve.train.troubled_cells import VISCOSITY, detector_indicator
 
@@ -108,12 +109,7 @@ def dynamics(hist: dict, seeds: list[int]) -> list[dict]:
 
 
 def plot_curves(hist: dict, seeds: list[int]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7), sharex=True)
+    fig, axes = subplots(2, 4, figsize=(16, 7), sharex=True)
     for row, ratio in enumerate((10.0, 20.0)):
         for strategy, style in (("erm", "-"), ("procrustean", "--")):
             curves = {key: [_major_minor(hist["step", ratio, strategy, s], key) for s in seeds]
@@ -138,19 +134,12 @@ def plot_curves(hist: dict, seeds: list[int]) -> None:
         ax.set_xlabel("epoch")
     fig.suptitle(f"digits, MLP 64-64-64-10, mean of seeds {seeds}: ERM (solid) vs Procrustean "
                  "feature mixing (dashed); major = digits 0-4, minor = 5-9")  # fmt: skip
-    fig.tight_layout()
-    fig.savefig(RESULTS / "digits_curves.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, RESULTS / "digits_curves.png", dpi=110)
 
 
 def plot_bars(summary: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     settings = [("step", 10.0), ("step", 20.0), ("long_tailed", 10.0), ("long_tailed", 20.0)]
-    fig, ax = plt.subplots(figsize=(12, 4))
+    fig, ax = subplots(figsize=(12, 4))
     width = 0.8 / len(STRATEGIES)
     for k, strategy in enumerate(STRATEGIES):
         vals = [next(s for s in summary if (s["kind"], s["ratio"], s["strategy"]) ==
@@ -161,9 +150,7 @@ def plot_bars(summary: list[dict]) -> None:
     ax.set_ylim(0.7, 1.0)
     ax.set_ylabel("balanced test accuracy")
     ax.legend(fontsize=8, ncol=4)
-    fig.tight_layout()
-    fig.savefig(RESULTS / "digits_bars.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, RESULTS / "digits_bars.png", dpi=110)
 
 
 def _solver_cases(n_random: int) -> list[dict]:
@@ -249,12 +236,7 @@ def troubled(seeds: list[int], epochs: int, n_cells: int, t_final: float, n_rand
 
 
 def plot_solver(grid: FVGrid, profiles: dict, t_final: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = subplots(1, 2, figsize=(13, 4.5))
     for ax, window in zip(axes, ((-1, 1), (-0.15, 0.15)), strict=True):
         ax.plot(grid.centers, profiles["exact"], "k-", lw=2, label="exact (cell averages)")
         for label in ("no limiting", "minmod everywhere", "TVB M=10", "detector: erm",
@@ -265,9 +247,7 @@ def plot_solver(grid: FVGrid, profiles: dict, t_final: float) -> None:
     axes[0].set_ylabel("u")
     axes[1].legend(fontsize=8)
     fig.suptitle(f"Burgers, u(x,0) = -sin(pi x), {grid.n} cells, t = {t_final}: where to limit")
-    fig.tight_layout()
-    fig.savefig(RESULTS / "troubled_solver.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, RESULTS / "troubled_solver.png", dpi=110)
 
 
 def main() -> None:

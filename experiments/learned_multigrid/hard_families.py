@@ -24,7 +24,6 @@ iterations, set-up and solve seconds (one run, one thread). Writes ``factors.csv
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import time
 import warnings
@@ -34,8 +33,9 @@ import numpy as np
 import torch
 
 import pdesolve
-from pdesolve.io import markdown_table
+from pdesolve.io import markdown_table, read_csv, write_csv
 from pdesolve.nn.prolongation import ProlongationGuardWarning
+from pdesolve.plotting import save_figure, subplots
 from pdesolve.solvers.multigrid import MultigridHierarchy, load_network
 
 HERE = Path(__file__).resolve().parent
@@ -122,23 +122,11 @@ def solves(fams: dict[str, list[dict]], n: int, without: str = "") -> list[dict]
     return rows
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _table(header: list[str], rows: list[list]) -> str:
     return markdown_table([dict(zip(header, row, strict=True)) for row in rows])
 
 
 def report(out: Path, fac: list[dict], sol: list[dict], sizes: list[int], args) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fams = list(dict.fromkeys(r["family"] for r in fac))
     table = []
     for fam in fams:
@@ -175,7 +163,7 @@ def report(out: Path, fac: list[dict], sol: list[dict], sizes: list[int], args) 
                   "PCMG uses the guarded network.", "",
                   _table(["family", "solver", "iterations", "true rel. residual", "set-up s",
                           "solve s", "total s", "total / GAMG"], rows)]
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = subplots(figsize=(9, 4))
     n = sizes[-1]
     x = np.arange(len(fams))
     for k, rule in enumerate(RULES):
@@ -185,8 +173,7 @@ def report(out: Path, fac: list[dict], sol: list[dict], sizes: list[int], args) 
     ax.set_xticks(x, fams, rotation=30, ha="right", fontsize=7)
     ax.set_ylabel(f"V(1,1) factor, n = {n}")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "factors.png", dpi=120)
+    save_figure(fig, out / "factors.png", dpi=120)
     text = "\n".join(lines) + "\n"
     (out / "hard_families.md").write_text(text)
     return text
@@ -211,16 +198,15 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     fams = families(args.seeds)
     if args.reuse_factors:
-        with (out / "factors.csv").open() as fh:
-            fac = [{**r, "n": int(r["n"]), "factor": float(r["factor"]),
-                    "guarded_points": int(r["guarded_points"])} for r in csv.DictReader(fh)]
+        fac = [{**r, "n": int(r["n"]), "factor": float(r["factor"]),
+                "guarded_points": int(r["guarded_points"])} for r in read_csv(out / "factors.csv")]
         sizes = sorted({r["n"] for r in fac})
     else:
         fac = factors(fams, sizes, args.cycles)
-        _write_csv(out / "factors.csv", fac)
+        write_csv(out / "factors.csv", fac)
     sol = solves(fams, args.solve_n, args.without) if args.solve_n else []
     if sol:
-        _write_csv(out / "solves.csv", sol)
+        write_csv(out / "solves.csv", sol)
     print(report(out, fac, sol, sizes, args))
 
 

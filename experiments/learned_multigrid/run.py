@@ -18,7 +18,6 @@ Coefficient families: ``lognormal`` (training distribution, k = exp(N(0,1)) per 
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import time
 from pathlib import Path
@@ -27,6 +26,8 @@ import numpy as np
 import torch
 
 import pdesolve
+from pdesolve.io import markdown_table, write_csv
+from pdesolve.plotting import save_figure, subplots
 from pdesolve.solvers.multigrid import MultigridHierarchy, load_network
 
 HERE = Path(__file__).resolve().parent
@@ -79,9 +80,9 @@ def main() -> None:
             if index == 0 and not args.no_solves:
                 solves += timed_solves(system, n)
         print(f"n={n}: {args.problems} problems, {time.perf_counter() - t0:.0f} s", flush=True)
-    _write_csv(out / "factors.csv", rows)
+    write_csv(out / "factors.csv", rows)
     if solves:
-        _write_csv(out / "solves.csv", solves)
+        write_csv(out / "solves.csv", solves)
     _report(out, rows, solves, sizes, rules, args)
 
 
@@ -108,13 +109,6 @@ def timed_solves(system, n: int) -> list[dict]:
     return out
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _family(args) -> str:
     if args.coefficient == "lognormal":
         return "log-normal diffusion (k = exp(N(0,1)) per cell, bilinear FE)"
@@ -125,19 +119,13 @@ def _family(args) -> str:
 
 
 def _report(out: Path, rows, solves, sizes, rules, args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     lines = [f"# Learned multigrid prolongation: {args.coefficient}", "",
              f"Dirichlet {_family(args)}, {args.problems} problems per size, b = 0, N(0,1) "
              f"initial error, {args.cycles} cycles, GS(1,1) forward sweeps; factor = "
              "||e_k||/||e_k-1|| at the last cycle, mean ± std. Success = share of problems where "
-             "learned < black-box.", "",
-             f"| n | cycle | {' | '.join(rules)} | success (learned < BB) |",
-             f"|---|---|{'---|' * len(rules)}---|"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+             "learned < black-box.", ""]
+    table = []
+    fig, axes = subplots(1, 2, figsize=(9, 3.5))
     notes = []
     for ax, cycle in zip(axes, ("V", "W"), strict=True):
         for rule in rules:
@@ -155,23 +143,25 @@ def _report(out: Path, rows, solves, sizes, rules, args) -> None:
                      for rule in rules}
             win = (f"{100 * np.mean(stats['learned'] < stats['blackbox']):.0f}% of "
                    f"{len(stats['learned'])}" if {"learned", "blackbox"} <= set(rules) else "-")
-            cells = " | ".join(f"{stats[r].mean():.4f} ± {stats[r].std():.4f}" for r in rules)
-            lines.append(f"| {n} | {cycle} | {cells} | {win} |")
+            table.append({"n": n, "cycle": cycle,
+                          **{r: f"{stats[r].mean():.4f} ± {stats[r].std():.4f}" for r in rules},
+                          "success (learned < BB)": win})
             if {"boxmg", "blackbox"} <= set(rules):
                 notes.append(np.abs(stats["boxmg"] - stats["blackbox"]).max())
-    fig.tight_layout()
-    fig.savefig(out / "factors.png", dpi=120)
+    save_figure(fig, out / "factors.png", dpi=120)
+    lines += markdown_table(
+        table, columns=["n", "cycle", *rules, "success (learned < BB)"]).splitlines()
     if notes:
         lines += ["", f"BoxMG vs black-box: largest |factor difference| over all problems "
                   f"{max(notes):.1e} (the rules coincide on these Dirichlet problems)."]
     if solves:
         lines += ["", "Time to rtol 1e-8 (true residual), first problem of each size, one core:",
-                  "", "| n | solver | iterations | setup s | solve s | total s |",
-                  "|---|---|---|---|---|---|"]
-        for s in solves:
-            lines.append(f"| {s['n']} | {s['solver']} | {s['iterations']}"
-                         f"{'' if s['converged'] else ' (not converged)'} | {s['setup_s']:.3f} | "
-                         f"{s['solve_s']:.3f} | {s['total_s']:.3f} |")
+                  "", *markdown_table([{
+                      "n": s["n"], "solver": s["solver"],
+                      "iterations":
+                          f"{s['iterations']}{'' if s['converged'] else ' (not converged)'}",
+                      "setup s": f"{s['setup_s']:.3f}", "solve s": f"{s['solve_s']:.3f}",
+                      "total s": f"{s['total_s']:.3f}"} for s in solves]).splitlines()]  # fmt: skip
     (out / "results_table.md").write_text("\n".join(lines) + "\n")
 
 

@@ -11,7 +11,6 @@ problems (seeds 1000+)::
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 import pdesolve
+from pdesolve.io import markdown_table, write_csv
 from pdesolve.solvers.multigrid import MultigridHierarchy, load_network
 
 HERE = Path(__file__).resolve().parent
@@ -48,10 +48,7 @@ def main() -> None:
             rows.append({"seed": seed, "prolongation": rule,
                          "rho": float(np.abs(np.linalg.eigvals(M)).max()),
                          "frobenius": float(np.linalg.norm(M))})
-    with (out / "two_grid.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "two_grid.csv", rows)
     stat = {r: {k: np.array([x[k] for x in rows if x["prolongation"] == r])
                 for k in ("rho", "frobenius")} for r in RULES}
     win = np.mean(stat["learned"]["rho"] < stat["blackbox"]["rho"])
@@ -60,10 +57,11 @@ def main() -> None:
              f"{args.problems} problems (seeds 1000-{999 + args.problems}); two-grid "
              "M = S C S, one forward lexicographic GS sweep before and after an exact "
              "Galerkin coarse solve; mean ± std over problems.", "",
-             "| prolongation | ρ(M) | ‖M‖_F |", "|---|---|---|"]
-    for r in RULES:
-        lines.append(f"| {r} | {stat[r]['rho'].mean():.4f} ± {stat[r]['rho'].std():.4f} | "
-                     f"{stat[r]['frobenius'].mean():.3f} ± {stat[r]['frobenius'].std():.3f} |")
+             *markdown_table([{
+                 "prolongation": r,
+                 "ρ(M)": f"{stat[r]['rho'].mean():.4f} ± {stat[r]['rho'].std():.4f}",
+                 "‖M‖_F": f"{stat[r]['frobenius'].mean():.3f} ± {stat[r]['frobenius'].std():.3f}",
+             } for r in RULES]).splitlines()]  # fmt: skip
     lines += ["", f"Learned ρ below black-box ρ on {100 * win:.0f}% of the {args.problems} "
               f"problems; BoxMG − black-box: max |Δρ| = "
               f"{np.abs(stat['boxmg']['rho'] - stat['blackbox']['rho']).max():.1e}. "

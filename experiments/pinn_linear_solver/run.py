@@ -41,7 +41,6 @@ residual_vs_time_n<n>.png, results.md}``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import tempfile
 import time
@@ -53,12 +52,11 @@ import numpy as np
 import torch
 
 import pdesolve
+from pdesolve.io import markdown_table, read_csv, write_csv
+from pdesolve.plotting import save_figure, subplots
 from pdesolve.train.pinn import PINNTrainer, load_pinn
-from pdesolve.train.spectral import (
-    SpectralMonitor,
-    plot_bands,
-    write_csv,
-)
+from pdesolve.train.spectral import SpectralMonitor, plot_bands
+from pdesolve.train.spectral import write_csv as write_bands
 
 HERE = Path(__file__).resolve().parent
 SOURCES = {
@@ -177,12 +175,7 @@ def pinn_rows(source, n, system, x_star, pinns, steps) -> list[dict]:
 
 
 def write_rows(path, rows) -> None:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.4e}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_csv(path, rows, floatfmt=".4e")
 
 
 def timed_history(result, total) -> tuple[np.ndarray, np.ndarray]:
@@ -192,13 +185,8 @@ def timed_history(result, total) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_histories(histories, path, n) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sources = list(dict.fromkeys(s for s, _ in histories))
-    fig, axes = plt.subplots(1, len(sources), figsize=(6 * len(sources), 4), squeeze=False)
+    fig, axes = subplots(1, len(sources), figsize=(6 * len(sources), 4), squeeze=False)
     for ax, source in zip(axes[0], sources, strict=True):
         for (s, label), (times, res) in histories.items():
             if s == source:
@@ -208,21 +196,14 @@ def plot_histories(histories, path, n) -> None:
         ax.set_title(f"{source}, {n}²")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_scaling(rows, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     methods = ("petsc_cg_none", "petsc_cg_icc", "petsc_cg_gamg", "hybrid_coarse_grid",
                "hybrid_pinn", "hybrid_pinn+tl_x0")  # fmt: skip
     sources = list(dict.fromkeys(r["source"] for r in rows if r["method"] in methods))
-    fig, axes = plt.subplots(1, len(sources), figsize=(5.5 * len(sources), 4), squeeze=False)
+    fig, axes = subplots(1, len(sources), figsize=(5.5 * len(sources), 4), squeeze=False)
     for ax, source in zip(axes[0], sources, strict=True):
         for m in methods:
             sel = sorted((r for r in rows if r["source"] == source and r["method"] == m),
@@ -240,9 +221,7 @@ def plot_scaling(rows, path) -> None:
         ax.set_title(source)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def warm_up() -> None:
@@ -321,9 +300,8 @@ def parse(value: str):
     return value
 
 
-def read_csv(path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return [{k: parse(v) for k, v in r.items() if v != ""} for r in csv.DictReader(fh)]
+def read_rows(path) -> list[dict]:
+    return [{k: parse(v) for k, v in r.items() if v != ""} for r in read_csv(path)]
 
 
 def main() -> None:
@@ -373,7 +351,7 @@ def main() -> None:
             write_rows(out / "transfer.csv", transfer)
         if "multifrequency" in spectral:
             mon = spectral["multifrequency"]
-            write_csv(mon, out / "fprinciple.csv")
+            write_bands(mon, out / "fprinciple.csv")
             plot_bands(mon, out / "fprinciple.png",
                        title=f"PINN error per DFT band, multifrequency (1,4,16), {ns[0]}²")
         for n in ns:
@@ -395,9 +373,7 @@ def main() -> None:
 
 def on_par_lines(rows, sources, ns) -> list[str]:
     by = {(r["source"], r["n"], r["method"]): r for r in rows}
-    lines = ["| source | n | method | converged | outer its | time [s] | CPU [s] | "
-             "× PETSc CG (no pc), CPU | × fastest PETSc CG, CPU | fastest CG |",
-             "|---" * 10 + "|"]  # fmt: skip
+    table = []
     for source in sources:
         for n in ns:
             cg = [by.get((source, n, f"petsc_cg_{pc}")) for pc in PCS]
@@ -411,25 +387,38 @@ def on_par_lines(rows, sources, ns) -> list[str]:
                     continue
                 conv = "yes" if h["converged"] else (
                     "**no** (time cap)" if h["time_limit"] else "**no**")
-                lines.append(
-                    f"| {source} | {n} | {label} | {conv} | {h['iterations']} | "
-                    f"{h['total_time']:.3g} | {h['total_cpu']:.3g} | "
-                    f"{h['total_cpu'] / plain['total_cpu']:.1f} | "
-                    f"{h['total_cpu'] / best['total_cpu']:.1f} | {best['method']} |")
-    return lines
+                table.append({
+                    "source": source, "n": str(n), "method": label, "converged": conv,
+                    "outer its": str(h["iterations"]), "time [s]": f"{h['total_time']:.3g}",
+                    "CPU [s]": f"{h['total_cpu']:.3g}",
+                    "× PETSc CG (no pc), CPU": f"{h['total_cpu'] / plain['total_cpu']:.1f}",
+                    "× fastest PETSc CG, CPU": f"{h['total_cpu'] / best['total_cpu']:.1f}",
+                    "fastest CG": best["method"],
+                })  # fmt: skip
+    return markdown_table(table, columns=ON_PAR).splitlines()
+
+
+#: the columns of the "on par" table
+ON_PAR = ["source", "n", "method", "converged", "outer its", "time [s]", "CPU [s]",
+          "× PETSc CG (no pc), CPU", "× fastest PETSc CG, CPU", "fastest CG"]
+
+
+#: the columns of the per-size tables
+PER_SIZE = ["source", "method", "converged", "its/steps", "rel. residual", "setup", "solve",
+            "total CPU", "train", "alg err", "rel L2 err"]
 
 
 def write_report(out, args, total=None) -> None:
     """results.csv / results.md / scaling.png from every rows_*.csv in ``out`` (+ transfer.csv,
     fprinciple.csv when present)."""
-    rows = [r for p in sorted(out.glob("rows_*.csv")) for r in read_csv(p)]
+    rows = [r for p in sorted(out.glob("rows_*.csv")) for r in read_rows(p)]
     if not rows:
         raise SystemExit(f"no rows_*.csv in {out}")
     order = {s: i for i, s in enumerate(SOURCES)}
     rows.sort(key=lambda r: (r["n"], order.get(r["source"], 99)))
     write_rows(out / "results.csv", rows)
     plot_scaling(rows, out / "scaling.png")
-    transfer = read_csv(out / "transfer.csv") if (out / "transfer.csv").exists() else []
+    transfer = read_rows(out / "transfer.csv") if (out / "transfer.csv").exists() else []
     ns = sorted({r["n"] for r in rows})
     timing = f" The last run took {total:.0f} s wall." if total is not None else ""
     lines = [
@@ -450,46 +439,39 @@ def write_report(out, args, total=None) -> None:
         "error included).", "",
     ]  # fmt: skip
     for n in ns:
-        lines += [f"## {n}²", "",
-                  "| source | method | converged | its/steps | rel. residual | setup | solve | "
-                  "total CPU | train | alg err | rel L2 err |", "|---" * 11 + "|"]  # fmt: skip
-        for r in rows:
-            if r["n"] != n:
-                continue
-            conv = str(r["converged"]) + (" (cap)" if r.get("time_limit") else "")
-            lines.append(
-                f"| {r['source']} | {r['method']} | {conv} | {r['iterations']} | "
-                f"{r['rel_residual']:.2e} | {r['setup_time']:.3f} | {r['solve_time']:.3f} | "
-                f"{r['total_cpu']:.3f} | {r['train_time']:.1f} | {r['alg_error']:.1e} | "
-                f"{r['rel_l2_error']:.2e} |")
-        lines.append("")
+        table = [{
+            "source": r["source"], "method": r["method"],
+            "converged": str(r["converged"]) + (" (cap)" if r.get("time_limit") else ""),
+            "its/steps": str(r["iterations"]), "rel. residual": f"{r['rel_residual']:.2e}",
+            "setup": f"{r['setup_time']:.3f}", "solve": f"{r['solve_time']:.3f}",
+            "total CPU": f"{r['total_cpu']:.3f}", "train": f"{r['train_time']:.1f}",
+            "alg err": f"{r['alg_error']:.1e}", "rel L2 err": f"{r['rel_l2_error']:.2e}",
+        } for r in rows if r["n"] == n]  # fmt: skip
+        lines += [f"## {n}²", "", *markdown_table(table, columns=PER_SIZE).splitlines(), ""]
     if transfer:
         lines += ["## Transfer learning (steps / training seconds to a relative L2 error on the "
                   "test set; pre-training on the neighbouring source reported apart)", "",
-                  "| source | neighbour | target | cold steps | cold s | warm steps | warm s | "
-                  "pre-train s |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        for t in transfer:
-            lines.append(f"| {t['source']} | {t['neighbour']} | {t['target_rel_l2']} | "
-                         f"{t['cold_steps']} | {t['cold_time']:.1f} | {t['warm_steps']} | "
-                         f"{t['warm_time']:.1f} | {t['pretrain_time']:.1f} |")
-        lines.append("")
+                  *markdown_table([{
+                      "source": t["source"], "neighbour": t["neighbour"],
+                      "target": str(t["target_rel_l2"]), "cold steps": str(t["cold_steps"]),
+                      "cold s": f"{t['cold_time']:.1f}", "warm steps": str(t["warm_steps"]),
+                      "warm s": f"{t['warm_time']:.1f}", "pre-train s": f"{t['pretrain_time']:.1f}",
+                  } for t in transfer]).splitlines(), ""]  # fmt: skip
     lines += ["## On par with PETSc CG? (time to rtol, setup + solve, CPU seconds)", ""]
     lines += on_par_lines(rows, list(SOURCES), ns)
     fp = out / "fprinciple.csv"
     if fp.exists():
-        with open(fp, newline="") as fh:
-            data = list(csv.reader(fh))
-        head, body = data[0], data[1:]
-        labels = [h for h in head[1:] if not h.endswith("_relative")]
-        rel_cols = [head.index(f"{b}_relative") for b in labels]
+        body = read_csv(fp)
+        labels = [h for h in list(body[0])[1:] if not h.endswith("_relative")]
         lines += ["", f"## F-principle (cold PINN, multifrequency, {ns[0]}² grid; error per DFT "
                   "band relative to the same band of the exact solution; `nan`: the solution "
-                  "has no content there — see fprinciple.csv for absolute band errors)", "",
-                  "| step | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+                  "has no content there — see fprinciple.csv for absolute band errors)", ""]
         m = len(body)
-        for i in sorted({0, m // 8, m // 4, m // 2, m - 1}):
-            lines.append(f"| {body[i][0]} | "
-                         + " | ".join(f"{float(body[i][c]):.2e}" for c in rel_cols) + " |")
+        lines += markdown_table([
+            {"step": body[i]["step"],
+             **{b: f"{float(body[i][f'{b}_relative']):.2e}" for b in labels}}
+            for i in sorted({0, m // 8, m // 4, m // 2, m - 1})
+        ]).splitlines()  # fmt: skip
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
 

@@ -40,7 +40,6 @@ work: ``--seeds 0`` in one, ``--seeds 1`` in another); ``--report`` merges every
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import time
 from pathlib import Path
@@ -51,7 +50,9 @@ import numpy as np
 import torch
 
 import pdesolve
+from pdesolve.io import markdown_table, read_csv, write_csv
 from pdesolve.nn.mlp import count_parameters
+from pdesolve.plotting import save_figure, subplots
 from pdesolve.train.pinn import PINNTrainer
 
 HERE = Path(__file__).resolve().parent
@@ -134,24 +135,11 @@ def run_hybrid(group, label, source, seed, n, rtol, max_time) -> dict:
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.4e}" if isinstance(v, float) else v) for k, v in r.items()})
-    os.replace(tmp, path)
+    write_csv(path, rows, floatfmt=".4e")
 
 
 def read_rows(paths) -> list[dict]:
-    rows = []
-    for p in paths:
-        with open(p, newline="") as fh:
-            for r in csv.DictReader(fh):
-                rows.append(r)
-    return rows
+    return [r for p in paths for r in read_csv(p)]
 
 
 def _f(v) -> float:
@@ -176,19 +164,20 @@ def _fmt_steps(rows, key) -> str:
     return text if len(ok) == len(vals) else f"{text} ({len(ok)}/{len(vals)})"
 
 
+#: the columns of the hybrid tables
+HYBRID = ["group", "config", "converged", "outer its", "solve s", "solve CPU s", "rel. residual"]
+
+
 def report(out: Path) -> None:
     files = sorted((out / "study").glob("rows_*.csv"))
     rows = read_rows(files)
     if not rows:
         raise SystemExit(f"no rows in {out / 'study'}")
-    keys = list(dict.fromkeys(k for r in rows for k in r))
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # in the files' order
     order = {key: i for i, key in enumerate(CONFIGS)}
     rows.sort(key=lambda r: (r["part"], list(SOURCES).index(r["source"]),
                              order[(r["group"], r["config"])], int(r["seed"])))  # fmt: skip
-    with open(out / "study.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out / "study.csv", rows, columns=keys)
     seeds = sorted({int(r["seed"]) for r in rows})
     n = next((r["n"] for r in rows if r["part"] == "pinn"), "?")
     n_hyb = next((r["n"] for r in rows if r["part"] == "hybrid"), "?")
@@ -213,51 +202,51 @@ def report(out: Path) -> None:
         if not sel:
             continue
         steps = sel[0]["steps"]
-        lines += [f"## Pure PINN, `{source}` ({steps} Adam steps)", "",
-                  "| group | config | params | final err | best err | grid err | "
-                  + " | ".join(f"steps to {t:g}" for t in TARGETS) + " | train s |",
-                  "|---" * (7 + len(TARGETS)) + "|"]  # fmt: skip
+        table = []
         for key in CONFIGS:
             rs = [r for r in sel if (r["group"], r["config"]) == key]
             if not rs:
                 continue
-            lines.append(
-                f"| {key[0]} | {key[1]} | {rs[0]['params']} | {_mean(rs, 'final_rel_l2'):.2e} | "
-                f"{_mean(rs, 'best_rel_l2'):.2e} | {_mean(rs, 'grid_rel_l2'):.2e} | "
-                + " | ".join(_fmt_steps(rs, f"steps_to_{t:g}") for t in TARGETS)
-                + f" | {_mean(rs, 'train_time'):.0f} |")
-        lines.append("")
+            table.append({
+                "group": key[0], "config": key[1], "params": rs[0]["params"],
+                "final err": f"{_mean(rs, 'final_rel_l2'):.2e}",
+                "best err": f"{_mean(rs, 'best_rel_l2'):.2e}",
+                "grid err": f"{_mean(rs, 'grid_rel_l2'):.2e}",
+                **{f"steps to {t:g}": _fmt_steps(rs, f"steps_to_{t:g}") for t in TARGETS},
+                "train s": f"{_mean(rs, 'train_time'):.0f}",
+            })  # fmt: skip
+        columns = ["group", "config", "params", "final err", "best err", "grid err",
+                   *(f"steps to {t:g}" for t in TARGETS), "train s"]  # fmt: skip
+        lines += [f"## Pure PINN, `{source}` ({steps} Adam steps)", "",
+                  *markdown_table(table, columns=columns).splitlines(), ""]
     for source in SOURCES:
         sel = [r for r in rows if r["part"] == "hybrid" and r["source"] == source]
         if not sel:
             continue
         lines += [f"## The configuration as the hybrid solver's corrector, `{source}`, {n_hyb}², "
-                  f"rtol 1e-6 (Gauss–Seidel ν = 4)", "",
-                  "| group | config | converged | outer its | solve s | solve CPU s | "
-                  "rel. residual |", "|---" * 7 + "|"]  # fmt: skip
+                  f"rtol 1e-6 (Gauss–Seidel ν = 4)", ""]
+        table = []
         for key in CONFIGS:
             rs = [r for r in sel if (r["group"], r["config"]) == key]
             if not rs:
                 continue
             conv = sum(r["converged"] == "True" for r in rs)
             its = [int(r["outer_iterations"]) for r in rs]
-            lines.append(
-                f"| {key[0]} | {key[1]} | {conv}/{len(rs)} | "
-                f"{np.mean(its):.0f} ({min(its)}–{max(its)}) | {_mean(rs, 'solve_time'):.1f} | "
-                f"{_mean(rs, 'solve_cpu'):.1f} | {_mean(rs, 'rel_residual'):.1e} |")
-        lines.append("")
+            table.append({
+                "group": key[0], "config": key[1], "converged": f"{conv}/{len(rs)}",
+                "outer its": f"{np.mean(its):.0f} ({min(its)}–{max(its)})",
+                "solve s": f"{_mean(rs, 'solve_time'):.1f}",
+                "solve CPU s": f"{_mean(rs, 'solve_cpu'):.1f}",
+                "rel. residual": f"{_mean(rs, 'rel_residual'):.1e}",
+            })  # fmt: skip
+        lines += [*markdown_table(table, columns=HYBRID).splitlines(), ""]
     (out / "study.md").write_text("\n".join(lines) + "\n")
     plot(rows, out / "study.png")
 
 
 def plot(rows, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = [f"{g}:{c}" for g, c in CONFIGS]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = subplots(1, 2, figsize=(13, 4.5))
     width = 0.38
     xs = np.arange(len(labels))
     for i, source in enumerate(SOURCES):
@@ -280,9 +269,7 @@ def plot(rows, path) -> None:
         ax.set_xticks(xs, labels, rotation=60, ha="right", fontsize=8)
         ax.grid(True, axis="y", which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def main() -> None:

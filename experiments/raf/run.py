@@ -18,7 +18,6 @@ where it stopped (``--fresh`` reruns everything). From those files the script wr
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import time
@@ -26,6 +25,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from pdesolve.io import markdown_table, write_csv
+from pdesolve.plotting import save_figure, subplots
 
 HERE = Path(__file__).resolve().parent
 
@@ -148,12 +150,7 @@ def load_records(out: Path, cases, activations, seeds) -> list[dict]:
 
 
 def plot(case: str, records: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = subplots(figsize=(5.5, 3.8))
     for i, act in enumerate(ACTIVATIONS):
         runs = [r["history"] for r in records if r["activation"] == act]
         if not runs:
@@ -169,9 +166,7 @@ def plot(case: str, records: list[dict], path: Path) -> None:
     ax.set_title(f"{case}: geometric mean over seeds, min-max band", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def fmt(values: list[float], seeds: int = 3) -> str:
@@ -196,9 +191,8 @@ def summarise(records: list[dict], cases, args) -> str:
         f"on a fixed, seeded 10,000-point test set after the last step (eigenfunction: after the "
         f"best scaling). Mean ± sample std over seeds. {len(records)} runs, "
         f"{cpu / 60:.1f} CPU-minutes in all (one thread each).", "",
-        "| case | " + " | ".join(ACTIVATIONS) + " | RAF vs best baseline (means) |",
-        "|---|" + "---|" * (len(ACTIVATIONS) + 1),
     ]  # fmt: skip
+    table = []
     for case in cases:
         errs = {a: [r["relative_l2"] for r in records if r["case"] == case
                     and r["activation"] == a] for a in ACTIVATIONS}  # fmt: skip
@@ -215,17 +209,19 @@ def summarise(records: list[dict], cases, args) -> str:
             ratio = means["raf"] / means[best]
             word = (f"{100 * (1 - ratio):.0f}% lower" if ratio < 1 else f"{ratio:.1f}x higher")
             word += f" (best baseline: {best})"
-        lines.append(f"| {case} | " + " | ".join(cells) + f" | {word} |")
+        table.append({"case": case, **dict(zip(ACTIVATIONS, cells, strict=True)),
+                      "RAF vs best baseline (means)": word})
+    lines += markdown_table(
+        table, columns=["case", *ACTIVATIONS, "RAF vs best baseline (means)"]).splitlines()
     eig = [r for r in records if "eigenvalue" in r]
     if eig:
         lines += ["", "Eigenvalue estimate (Rayleigh quotient on the test set; exact 2π² = "
-                  "19.7392), mean over seeds:", "",
-                  "| activation | λ | relative error of λ |", "|---|---|---|"]  # fmt: skip
-        for act in ACTIVATIONS:
-            rs = [r for r in eig if r["activation"] == act]
-            if rs:
-                lines.append(f"| {act} | {np.mean([r['eigenvalue'] for r in rs]):.4f} | "
-                             f"{fmt([r['eigenvalue_rel_error'] for r in rs], len(seeds))} |")
+                  "19.7392), mean over seeds:", ""]  # fmt: skip
+        lines += markdown_table([
+            {"activation": act, "λ": f"{np.mean([r['eigenvalue'] for r in rs]):.4f}",
+             "relative error of λ": fmt([r["eigenvalue_rel_error"] for r in rs], len(seeds))}
+            for act in ACTIVATIONS if (rs := [r for r in eig if r["activation"] == act])
+        ]).splitlines()  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -233,20 +229,13 @@ def write_outputs(out: Path, records: list[dict], cases, args) -> None:
     keys = ["case", "activation", "seed", "steps", "batch", "schedule", "parameters",
             "relative_l2", "best_relative_l2", "eigenvalue", "eigenvalue_rel_error",
             "cpu_seconds", "wall_seconds"]  # fmt: skip
-    with (out / "errors.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
-    with (out / "curves.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["case", "activation", "seed", "step", "relative_l2", "train_loss",
-                         "residual_rms"])
-        for r in records:
-            h = r["history"]
-            for row in zip(h["step"], h["relative_l2"], h["train_loss"], h["residual_rms"],
-                           strict=True):
-                writer.writerow([r["case"], r["activation"], r["seed"],
-                                 *(f"{v:.6g}" if isinstance(v, float) else v for v in row)])
+    write_csv(out / "errors.csv", records, columns=keys)
+    curves = ("step", "relative_l2", "train_loss", "residual_rms")
+    write_csv(out / "curves.csv", [
+        {"case": r["case"], "activation": r["activation"], "seed": r["seed"],
+         **dict(zip(curves, row, strict=True))}
+        for r in records for row in zip(*(r["history"][k] for k in curves), strict=True)
+    ], floatfmt=".6g", columns=["case", "activation", "seed", *curves])  # fmt: skip
     for case in cases:
         rs = [r for r in records if r["case"] == case]
         if rs:

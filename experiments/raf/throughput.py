@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import io
 import math
 import os
@@ -49,6 +48,7 @@ import numpy as np
 import torch
 
 import pdesolve
+from pdesolve.io import markdown_table, read_csv, write_csv
 from pdesolve.train.pinn import PINNTrainer
 
 HERE = Path(__file__).resolve().parent
@@ -154,10 +154,9 @@ def main() -> None:
                         help="rewrite throughput.md from an existing throughput.csv")
     args = parser.parse_args()
     if args.report_only:
-        with (args.out / "throughput.csv").open() as fh:
-            rows = [{k: (float(v) if k in ("ratio_vs_deepxde", "initial_loss") else
-                         int(v) if k not in ("dtype", "library") else v) for k, v in r.items()}
-                    for r in csv.DictReader(fh)]  # fmt: skip
+        rows = [{k: (float(v) if k in ("ratio_vs_deepxde", "initial_loss") else
+                     int(v) if k not in ("dtype", "library") else v) for k, v in r.items()}
+                for r in read_csv(args.out / "throughput.csv")]  # fmt: skip
         version = os.environ.get("DEEPXDE_VERSION", "1.15.0")
         write(rows, args, version)
         return
@@ -203,10 +202,7 @@ def main() -> None:
 
 def write(rows: list[dict], args, dde_version: str) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / "throughput.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.out / "throughput.csv", rows)
     k1, k2 = args.steps
     lines = [
         "# PINN training throughput: pdesolve vs DeepXDE (CPU, one thread)", "",
@@ -219,13 +215,13 @@ def write(rows: list[dict], args, dde_version: str) -> None:
         "DeepXDE. Produced by `python experiments/raf/throughput.py`. Measured on a 2-core "
         "machine shared with other jobs (hence CPU-time rates; wall-clock rates, much lower under "
         "that load, are in throughput.csv); the ratios are within one run.", "",
-        "| dtype | points | library | points x steps / s | ratio vs DeepXDE |",
-        "|---|---|---|---|---|",
+        *markdown_table([{
+            "dtype": r["dtype"], "points": r["points"], "library": r["library"],
+            "points x steps / s":
+                f"{r['points_steps_per_cpu_s']:,} [{r['spread_min']:,}-{r['spread_max']:,}]",
+            "ratio vs DeepXDE": f"**{r['ratio_vs_deepxde']:.2f}**",
+        } for r in rows]).splitlines(),
     ]  # fmt: skip
-    for r in rows:
-        lines.append(f"| {r['dtype']} | {r['points']} | {r['library']} | "
-                     f"{r['points_steps_per_cpu_s']:,} [{r['spread_min']:,}-{r['spread_max']:,}]"
-                     f" | **{r['ratio_vs_deepxde']:.2f}** |")
     (args.out / "throughput.md").write_text("\n".join(lines) + "\n")
     print((args.out / "throughput.md").read_text())
 

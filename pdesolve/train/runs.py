@@ -6,7 +6,7 @@ choose another folder), so nothing a user ran is overwritten or mixed; ``--resum
 folder's checkpoint. :func:`resumed_config` then takes the checkpoint's options and refuses every
 asked option that differs from them, except the few a resume may change (how long to train, the
 device), which it names. Logs are rewritten whole from the checkpoint's history
-(:func:`write_csv`), never appended to.
+(:func:`pdesolve.io.write_csv`), never appended to.
 
 >>> import tempfile
 >>> out = Path(tempfile.mkdtemp()) / "run"
@@ -24,16 +24,13 @@ False
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pdesolve.io import move_into_place
+from pdesolve.io import write_csv  # the trainers' logs are written with it
 
 __all__ = [
     "RunFolderError", "add_options", "claim_folder", "one_line_errors", "resumed_config",
@@ -99,22 +96,6 @@ def resumed_config(
             f"--resume cannot change {what}: drop {one}, or train into a new folder"
         )
     return {**saved, **{k: v for k, v in asked.items() if k in may_change}}
-
-
-def write_csv(path: str | os.PathLike, rows: list[Mapping[str, Any]]) -> None:
-    """Write ``rows`` (dicts; the union of their keys, in order of appearance) atomically."""
-    path = Path(path)
-    keys: dict[str, None] = {}
-    for row in rows:
-        keys.update(dict.fromkeys(row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(keys))
-    writer.writeheader()
-    writer.writerows(rows)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as fh:
-        fh.write(buffer.getvalue())
-    move_into_place(tmp, path, overwrite=True)
 
 
 def add_options(

@@ -22,18 +22,15 @@ True
 
 from __future__ import annotations
 
-import csv
 import itertools
 import math
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pdesolve.io import move_into_place
+from pdesolve.io import write_csv as write_table_csv
 
 __all__ = ["DEFAULT_EDGES", "SpectralMonitor", "band_errors", "band_labels", "plot_bands",
            "write_csv"]  # fmt: skip
@@ -108,27 +105,19 @@ class SpectralMonitor:
 
 def write_csv(monitor: SpectralMonitor, path: str | os.PathLike) -> None:
     """``step, <band>…, <band>_relative…`` rows, written atomically."""
-    path = Path(path)
     labels = band_labels(monitor.edges)
-    rel = monitor.relative()
-    fd, tmp = tempfile.mkstemp(suffix=".csv", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["step", *labels, *(f"{b}_relative" for b in labels)])
-        for s, bands, r in zip(monitor.steps, monitor.bands, rel, strict=True):
-            w.writerow([s, *(f"{v:.6e}" for v in bands), *(f"{v:.6e}" for v in r)])
-    move_into_place(tmp, path, overwrite=True)
+    columns = ["step", *labels, *(f"{b}_relative" for b in labels)]
+    rows = [dict(zip(columns, [s, *(f"{v:.6e}" for v in (*bands, *r))], strict=True))
+            for s, bands, r in zip(monitor.steps, monitor.bands, monitor.relative(), strict=True)]
+    write_table_csv(path, rows, columns=columns)
 
 
 def plot_bands(monitor: SpectralMonitor, path: str | os.PathLike, title: str = "") -> None:
     """Error norm per frequency band against the training step (log scale) to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from pdesolve.plotting import save_figure, subplots
 
     bands = np.asarray(monitor.bands)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for j, label in enumerate(band_labels(monitor.edges)):
         ok = bands[:, j] > 0
         ax.semilogy(np.asarray(monitor.steps)[ok], bands[ok, j], label=label)
@@ -137,6 +126,4 @@ def plot_bands(monitor: SpectralMonitor, path: str | os.PathLike, title: str = "
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)

@@ -7,16 +7,14 @@ states, collocation set, history); everything here is atomic (temporary file, th
 
 from __future__ import annotations
 
-import csv
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pdesolve.io import move_into_place
+from pdesolve.io import write_csv
+from pdesolve.plotting import save_figure, subplots
 
 __all__ = ["plot_history", "plot_solution", "progress_bar", "write_metrics"]
 
@@ -24,26 +22,16 @@ __all__ = ["plot_history", "plot_solution", "progress_bar", "write_metrics"]
 def write_metrics(history: Mapping[str, list[Any]], keys: Sequence[str],
                   path: str | os.PathLike) -> None:
     """The history's ``keys`` as CSV columns, one row per logged step."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".csv", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(keys)
-        writer.writerows(zip(*(history[k] for k in keys), strict=True))
-    move_into_place(tmp, path, overwrite=True)  # the umask's mode, not mkstemp's 0600
+    rows = [dict(zip(keys, values, strict=True))
+            for values in zip(*(history[k] for k in keys), strict=True)]
+    write_csv(path, rows, columns=keys)  # the umask's mode, not mkstemp's 0600
 
 
 def plot_history(
     history: Mapping[str, list[Any]], path: str | os.PathLike, title: str = ""
 ) -> None:
     """Loss, residual RMS and relative L2 error against the step, log scale, to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     steps = np.asarray(history["step"])
     for key, label in (("train_loss", "training loss"), ("residual_rms", "residual RMS"),
                        ("relative_l2", "relative L2 error"),
@@ -58,12 +46,7 @@ def plot_history(
     ax.set_title(title)
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=Path(path).parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    move_into_place(tmp, path, overwrite=True)  # the umask's mode, not mkstemp's 0600
+    save_figure(fig, path, dpi=100)  # atomic, the umask's mode
 
 
 def progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
@@ -81,11 +64,6 @@ def plot_solution(points: np.ndarray, values: np.ndarray, reference: np.ndarray 
     Points are ``(x, y)`` or ``(x, t)`` pairs; with three columns and ``time_last`` the slice at
     the final time is shown.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     pts, vals = np.asarray(points), np.asarray(values)
     ref = None if reference is None else np.asarray(reference)
     if pts.shape[1] == 3:
@@ -96,7 +74,7 @@ def plot_solution(points: np.ndarray, values: np.ndarray, reference: np.ndarray 
     panels = [("PINN u", vals)]
     if ref is not None:
         panels += [("exact / reference", ref), ("|error|", np.abs(vals - ref))]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     for ax, (name, v) in zip(axes[0], panels, strict=True):
         im = ax.tricontourf(pts[:, 0], pts[:, 1], v, levels=50)
         fig.colorbar(im, ax=ax)
@@ -104,9 +82,4 @@ def plot_solution(points: np.ndarray, values: np.ndarray, reference: np.ndarray 
         ax.set_xlabel("x")
         ax.set_ylabel("t" if time_last and points.shape[1] == 2 else "y")
     fig.suptitle(title)
-    fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=Path(path).parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    move_into_place(tmp, path, overwrite=True)  # the umask's mode, not mkstemp's 0600
+    save_figure(fig, path, dpi=90)  # atomic, the umask's mode
