@@ -24,14 +24,8 @@ ALLOWED: dict[str, set[str]] = {
     # csv.DictWriter for benchmark_families.csv / benchmark.csv, three hand-written markdown
     # tables in the report, its own matplotlib set-up for the figure
     "experiments/learned_multigrid/benchmark.py": {"csv", "table", "matplotlib"},
-    # csv.DictWriter for benchmark3d.csv
-    "experiments/learned_multigrid/benchmark3d.py": {"csv"},
     # csv.DictWriter for results/<tag>.csv
     "experiments/pinn_benchmark/run.py": {"csv"},
-    # csv.DictReader for the trainer's log.csv (twice)
-    "experiments/scaling/ddp_dcdm.py": {"csv"},
-    # csv.DictReader for rank 0's metrics.csv
-    "experiments/scaling/ddp_pinn.py": {"csv"},
 }
 
 SEPARATOR = re.compile(r"\|\s*:?-{3}|-{3}:?\s*\|")

@@ -19,7 +19,6 @@ one thread; writes ``benchmark3d.md`` / ``.csv`` (``benchmark3d_fe27.*`` with ``
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 
 import pdesolve
-from pdesolve.io import markdown_table
+from pdesolve.io import markdown_table, write_csv
 
 HERE = Path(__file__).resolve().parent
 
@@ -128,10 +127,7 @@ def main() -> None:
                           f"{r['repeat_solve_s'] / gamg['repeat_solve_s']:.2f}",
                           best["solver"]], strict=True)))
     stem = "benchmark3d" if args.scheme == "fd" else f"benchmark3d_{args.scheme}"
-    with (out / f"{stem}.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
+    write_csv(out / f"{stem}.csv", records)
     scheme = "7-point FD" if args.scheme == "fd" else "27-point trilinear FE"
     lines = [f"# 3-D benchmark: learned and black-box multigrid vs PETSc ({scheme})", "",
              f"Dirichlet log-normal diffusion (σ = 1, seed 0), rtol 1e-8 on the true residual, "

@@ -14,7 +14,6 @@ Writes ``results/ddp_dcdm.md`` and ``results/ddp_dcdm.json``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import statistics
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from pdesolve.io import markdown_table, versions, write_json
+from pdesolve.io import markdown_table, read_csv, versions, write_json
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -68,8 +67,7 @@ def main() -> None:
                 out.mkdir()
                 shutil.copytree(data / "data", out / "data")
                 wall = run([*common, "--epochs", str(epochs), "--out", str(out)], p)
-                with (out / "log.csv").open() as fh:
-                    log = list(csv.DictReader(fh))
+                log = read_csv(out / "log.csv")
                 steps = [float(r["step_seconds"]) for r in log[1:]]
                 step = statistics.median(steps)
                 cpu = statistics.median(float(r["step_cpu_seconds"]) for r in log[1:])
@@ -99,9 +97,8 @@ def main() -> None:
                 out.mkdir()
                 shutil.copytree(work / "curve_p1" / "data", out / "data")
             run([*common, "--out", str(out)], p)
-            with (out / "log.csv").open() as fh:
-                curves[p] = [[float(r[k]) for k in ("train_loss", "val_loss")]
-                             for r in csv.DictReader(fh)]  # fmt: skip
+            curves[p] = [[float(r[k]) for k in ("train_loss", "val_loss")]
+                         for r in read_csv(out / "log.csv")]  # fmt: skip
         curve_gap = max(abs(x - y) / abs(y) for a1, a2 in zip(curves[2], curves[1], strict=True)
                         for x, y in zip(a1, a2, strict=True))  # fmt: skip
         raw.append({"float64_curves": curves, "max_rel_gap": curve_gap})

@@ -15,7 +15,6 @@ Writes ``results/ddp_pinn.md`` and ``results/ddp_pinn.json``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import statistics
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from pdesolve.io import markdown_table, versions, write_json
+from pdesolve.io import markdown_table, read_csv, versions, write_json
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -44,8 +43,7 @@ def run(overrides: list[str], out: Path, nproc: int) -> tuple[list[dict], float]
                           timeout=1800)  # fmt: skip
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
-    with (out / "metrics.csv").open() as fh:
-        return list(csv.DictReader(fh)), time.perf_counter() - t
+    return read_csv(out / "metrics.csv"), time.perf_counter() - t
 
 
 def common(batch: int, steps: int, log_every: int, dtype: str, width: int) -> list[str]:
