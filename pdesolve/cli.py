@@ -228,7 +228,7 @@ def run(
     import torch
 
     import pdesolve
-    from pdesolve.io import json_text, solution_mesh, write_run_files
+    from pdesolve.io import json_text, numbered, run_number, solution_mesh, write_run_files
 
     kind = run_kind(cfg)
     seed = int(cfg.get("seed", 0))
@@ -350,10 +350,14 @@ def run(
                    "config.yaml": lambda tmp: tmp.write_text(config_text(cfg, overrides))}
     if distributed is not None:  # every rank writes its piece of the solution
         output_dir = parallel.broadcast(output_dir)
+        number = None
         if output_dir is not None and mpi_rank() == 0:
-            write_run_files(output_dir, run_writers)
+            number = run_number(write_run_files(output_dir, run_writers)["result.json"].name,
+                                "result.json")
+        number = parallel.broadcast(number)
         if output_dir is not None and cfg.get("write_solution", True):
-            distributed["write"](output_dir)
+            # the pieces carry the run's number too: an earlier run's solution stays intact
+            distributed["write"](output_dir, numbered("solution", number))
         distributed["finish"]()
     elif output_dir is not None and mpi_rank() == 0:
         writers = dict(run_writers)

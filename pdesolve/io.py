@@ -160,6 +160,21 @@ def numbered(name: str, k: int) -> str:
     return f"{stem}-{k}{dot}{ext}"
 
 
+def run_number(written: str, name: str) -> int:
+    """The ``k`` for which ``numbered(name, k)`` is ``written`` (1 for ``name`` itself).
+
+    >>> run_number("result.json", "result.json"), run_number("result-3.json", "result.json")
+    (1, 3)
+    """
+    stem, dot, ext = name.partition(".")
+    if written == name:
+        return 1
+    middle = written[len(stem) + 1: len(written) - len(dot + ext)]
+    if not (written.startswith(stem + "-") and written.endswith(dot + ext) and middle.isdigit()):
+        raise ValueError(f"{written!r} is not a numbered {name!r}")
+    return int(middle)
+
+
 def write_run_files(
     folder: str | os.PathLike, writers: dict[str, Callable[[Path], None]]
 ) -> dict[str, Path]:

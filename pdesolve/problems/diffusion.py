@@ -261,22 +261,26 @@ class GridDiffusionProblem(Problem):
                 f"this rank has no rows: {grid.size} unknowns for {comm.getSize()} ranks "
                 "(use fewer ranks or a finer grid)"
             )
-        if self.scheme not in ("fd", "fe9"):
-            raise NotImplementedError(
-                f"scheme {self.scheme!r} has no distributed assembly (fd and fe9 have); assemble "
-                "on every rank with discretize()"
-            )
         slab = GridSlab.covering(grid, lo, hi)
         if self.scheme == "fd":
             k_nodes = to_numpy_fn(self.coefficient, slab.full_points).reshape(slab.full_shape)
             full = fd_stencil(grid, k_nodes, planes=slab.planes)
-        else:
-            h, n = grid.h, grid.n
-            cx = (np.arange(slab.first, slab.first + slab.planes + 1) + 0.5) * h
-            cy = (np.arange(n + 1) + 0.5) * h
-            cc = np.stack(np.meshgrid(cx, cy, indexing="ij"), axis=-1).reshape(-1, 2)
-            k_cells = to_numpy_fn(self.coefficient, cc).reshape(slab.planes + 1, n + 1)
-            full = bilinear_fe_stencil(grid, k_cells, planes=slab.planes)
+            if self.family == "anisotropic":
+                full = self._anisotropic(full)
+        else:  # the cells of the slab's planes plus the cell plane on each side
+            h, n, m = grid.h, grid.n, slab.planes
+            cx = (np.arange(slab.first, slab.first + m + 1) + 0.5) * h
+            rest = (np.arange(n + 1) + 0.5) * h
+            axes = np.meshgrid(cx, *(rest,) * (grid.dim - 1), indexing="ij")
+            cc = np.stack(axes, axis=-1).reshape(-1, grid.dim)
+            shape = (m + 1,) + (n + 1,) * (grid.dim - 1)
+            k_cells = to_numpy_fn(self.coefficient, cc).reshape(shape)
+            if self.scheme == "fe27":
+                full = trilinear_fe_stencil(grid, k_cells, planes=m)
+            elif self.family == "anisotropic":
+                full = anisotropic_fe_stencil(grid, k_cells, self.anisotropy, planes=m)
+            else:
+                full = bilinear_fe_stencil(grid, k_cells, planes=m)
         g_slab = np.zeros(len(slab.full_points))
         on_boundary = slab.boundary_mask
         if on_boundary.any():
