@@ -20,10 +20,13 @@ unknowns). One process, one thread. Writes ``benchmark.md`` and ``benchmark.csv`
 σ = 1 and 2 at 1023² (``--seeds-1023``) and 2047² (``--seeds-2047``), a contrast-1e4 checkerboard
 and k_x/k_y = 1e-2, 1e-3 at 1023², each with PETSc CG + PCMG(learned P), PCMG(black-box P), GAMG,
 BoomerAMG and (first 1023² row only) ICC(0): total time (set-up + first solve) and repeated-solve
-time, the fastest solver per row, and the goals checked on the σ = 1 rows::
+time, wall-clock and CPU seconds, the fastest solver per row, and the goals checked on the σ = 1
+rows. The CSV and report are rewritten after every row; ``--budget-min`` starts no row after that
+many minutes, ``--rows`` runs chosen rows of ``family_specs`` (so that parts can run side by
+side), and ``--report-from a.csv,b.csv`` rebuilds one report from such parts::
 
     OMP_NUM_THREADS=1 python experiments/learned_multigrid/benchmark.py --families \\
-        [--seeds-1023 5] [--seeds-2047 2]
+        [--seeds-1023 5] [--seeds-2047 2] [--solve-repeats 1] [--repeat-limit 30]
 """
 
 from __future__ import annotations
@@ -217,6 +220,8 @@ def families(args, out: Path, note: str) -> tuple[list[dict], list[str]]:
     rows, skipped, icc_done, t_start = [], [], False, time.perf_counter()
     specs = family_specs(args.seeds_1023, args.seeds_2047,
                          tuple(float(v) for v in args.sigmas_2047.split(",") if v))
+    if args.rows:
+        specs = [specs[int(k)] for k in args.rows.split(",")]
     solvers = _family_solvers(args.without)
     solves(pdesolve.get_problem("diffusion", **specs[0][2], n=63).discretize(), 0,
            solvers)  # warm-up
@@ -242,6 +247,17 @@ def families(args, out: Path, note: str) -> tuple[list[dict], list[str]]:
                      lambda t: t.write_text(table_csv(rows)), overwrite=True)
         family_report(rows, out, note, time.perf_counter() - t_start)
     return rows, skipped
+
+
+def _typed(row: dict) -> dict:
+    """A row of ``benchmark_families.csv`` with its numbers and flags parsed."""
+    out = dict(row)
+    for key, value in row.items():
+        if value in ("True", "False"):
+            out[key] = value == "True"
+        elif key not in ("family", "solver"):
+            out[key] = float(value) if any(c in value for c in ".e") else int(value)
+    return out
 
 
 def _group(family: str) -> str:
@@ -349,11 +365,12 @@ def family_report(rows: list[dict], out: Path, note: str, seconds: float,
     lines.append(f"(total {seconds:.0f} s)")
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=False)
     present = {r["solver"] for r in rows}
-    solvers = [r[0] for r in FAMILY_SOLVERS if "ICC" not in r[0] and r[0] in present]
+    solvers = [r[0] for r in FAMILY_SOLVERS
+               if "ICC" not in r[0] and "GAMG" not in r[0] and r[0] in present]
     x = np.arange(len(keys))
     width = 0.8 / max(1, len(solvers))
-    for ax, col, title in ((axes[0], "total_s", "total (set-up + solve) / CG+GAMG"),
-                           (axes[1], "repeat_solve_s", "repeated solve / CG+GAMG")):
+    for ax, col, title in ((axes[0], "total_cpu_s", "total (set-up + solve) CPU time / CG+GAMG"),
+                           (axes[1], "repeat_solve_cpu_s", "repeated solve CPU time / CG+GAMG")):
         for k, name in enumerate(solvers):
             vals = []
             for key in keys:
@@ -397,6 +414,14 @@ def main() -> None:
                              "this many wall seconds (0: always repeat)")
     parser.add_argument("--budget-min", type=float, default=0.0,
                         help="family table: start no row after this many minutes (0: no limit)")
+    parser.add_argument("--rows", default="",
+                        help="family table: comma-separated indices into family_specs (in its "
+                             "run order) to run instead of all rows")
+    parser.add_argument("--report-from", default="",
+                        help="family table: rebuild the report (and one CSV) from these "
+                             "comma-separated benchmark_families.csv files, running nothing")
+    parser.add_argument("--seconds", type=float, default=0.0,
+                        help="with --report-from: the runs' total seconds, for the report")
     parser.add_argument("--without", default="",
                         help="comma-separated parts of solver labels to leave out, e.g. ICC")
     args = parser.parse_args()
@@ -404,6 +429,20 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    if args.report_from:
+        rows, seen = [], set()
+        for path in args.report_from.split(","):
+            with open(path, newline="") as fh:
+                part = [_typed(r) for r in csv.DictReader(fh)]
+            new = {(r["family"], r["n"]) for r in part} - seen  # first file wins a duplicate
+            rows += [r for r in part if (r["family"], r["n"]) in new]
+            seen |= new
+        from pdesolve.io import atomic_write, table_csv
+
+        atomic_write(out / "benchmark_families.csv", lambda t: t.write_text(table_csv(rows)),
+                     overwrite=True)
+        print(family_report(rows, out, args.note, args.seconds))
+        return
     if args.families:
         rows, skipped = families(args, out, args.note)
         print(family_report(rows, out, args.note, time.perf_counter() - t0, skipped)
@@ -436,8 +475,9 @@ def main() -> None:
                      f"{r['pdesolve_setup_s']:.2f} | {r['petsc_setup_s']:.2f} |")
     lines += ["", "## Solver objects: set up once, solve to rtol 1e-8 (true residual)", "",
               "`solver.setup(system)` once, then `solver.solve(b)` "
-              f"{1 + args.solve_repeats} times (ICC once); repeated solve = median solve time "
-              "(set-up reused). Each solver is first run once at 63² (warm-up). Ratios to "
+              f"{1 + args.solve_repeats} times (ICC once); repeated solve = median of the solves "
+              "after the first (set-up reused). Each solver is first run once at 63² (warm-up). "
+              "Ratios to "
               "CG + GAMG in the same run.", "",
               "| solver | iterations | true rel. residual | set-up s | first solve s | "
               "set-up + first solve s | total / GAMG | repeated solve s | repeated / GAMG |",
