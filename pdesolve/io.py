@@ -339,10 +339,20 @@ def solution_mesh(
     return meshio.Mesh(points, [(cell_type, cells)], point_data=point_data)
 
 
+def _torch_version() -> str:
+    """torch's version, without importing it when no code path has (hundreds of MB)."""
+    import sys
+
+    if "torch" in sys.modules:
+        return sys.modules["torch"].__version__
+    from importlib.metadata import version
+
+    return version("torch")
+
+
 def versions() -> dict[str, str]:
     """Versions of pdesolve and the libraries it runs on (those installed), for result records."""
     import scipy
-    import torch
 
     import pdesolve
 
@@ -351,7 +361,7 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
-        "torch": torch.__version__,
+        "torch": _torch_version(),
     }
     try:
         import meshio

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from pdesolve.discretize.prolongation import coarse_size
+from pdesolve.discretize.grid import coarse_size
 from pdesolve.linalg.distributed import DistributedSystem, agree
 from pdesolve.linalg.petsc import petsc, row_range
 from pdesolve.linalg.system import InvalidSystemError
