@@ -79,6 +79,19 @@ def test_pcmg_matrices_from_unsorted_csr_give_the_same_gauss_seidel_sweep():
     assert not unsorted.has_sorted_indices  # the caller's matrix is left as it was
 
 
+def test_3d_hierarchy_found_when_the_2d_module_is_imported_first():
+    import subprocess
+    import sys
+
+    code = ("from pdesolve.solvers.multigrid import MultigridPreconditioner\n"
+            "import pdesolve\n"
+            "s = pdesolve.get_problem('poisson', dim=3, n=7).discretize()\n"
+            "print(MultigridPreconditioner().setup(s).hierarchy.levels[0].n)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split()[-1] == "7"
+
+
 def test_f_cycle_and_other_smoothers_run_as_a_python_pc(system):
     for opts in ({"cycle": "F"}, {"smoother": "red_black"}):
         pc = pdesolve.get_preconditioner("multigrid", **opts)
