@@ -20,10 +20,13 @@ unknowns). One process, one thread. Writes ``benchmark.md`` and ``benchmark.csv`
 σ = 1 and 2 at 1023² (``--seeds-1023``) and 2047² (``--seeds-2047``), a contrast-1e4 checkerboard
 and k_x/k_y = 1e-2, 1e-3 at 1023², each with PETSc CG + PCMG(learned P), PCMG(black-box P), GAMG,
 BoomerAMG and (first 1023² row only) ICC(0): total time (set-up + first solve) and repeated-solve
-time, the fastest solver per row, and the goals checked on the σ = 1 rows::
+time, wall-clock and CPU seconds, the fastest solver per row, and the goals checked on the σ = 1
+rows. The CSV and report are rewritten after every row; ``--budget-min`` starts no row after that
+many minutes, ``--rows`` runs chosen rows of ``family_specs`` (so that parts can run side by
+side), and ``--report-from a.csv,b.csv`` rebuilds one report from such parts::
 
     OMP_NUM_THREADS=1 python experiments/learned_multigrid/benchmark.py --families \\
-        [--seeds-1023 5] [--seeds-2047 2]
+        [--seeds-1023 5] [--seeds-2047 2] [--solve-repeats 1] [--repeat-limit 30]
 """
 
 from __future__ import annotations
@@ -102,8 +105,16 @@ SOLVERS = [
 FAMILY_SOLVERS = [r for r in SOLVERS if "scipy" not in r[1]]
 
 
-def solves(system, repeats: int, solvers=None, warm_up: bool = True) -> list[dict]:
-    """Solver objects: set up once, then ``1 + repeats`` solves of the same system (ICC: one)."""
+def solves(system, repeats: int, solvers=None, warm_up: bool = True,
+           repeat_limit: float | None = None) -> list[dict]:
+    """Solver objects: set up once, then ``1 + repeats`` solves of the same system (ICC: one).
+
+    Wall and CPU seconds (``time.process_time``: this process's own CPU, less inflated than
+    wall time by other jobs on a shared machine) of the set-up and of each solve. Repeated
+    solve = median over the solves after the first; none are run (repeated = first solve,
+    ``repeat_measured`` False) for ICC and, with ``repeat_limit``, when the first solve took
+    longer than that many wall seconds.
+    """
     rows = []
     small = pdesolve.get_problem("diffusion", dim=2, n=63, coefficient="lognormal",
                                  scheme="fe9", seed=0).discretize()
@@ -112,19 +123,33 @@ def solves(system, repeats: int, solvers=None, warm_up: bool = True) -> list[dic
         if warm_up:
             pdesolve.get_solver(method, rtol=1e-8, **opts).solve(small)
         solver = pdesolve.get_solver(method, rtol=1e-8, maxiter=5000, **opts)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         solver.setup(system)
-        setup = time.perf_counter() - t0
+        setup, setup_cpu = time.perf_counter() - t0, time.process_time() - c0
+        c0 = time.process_time()
         first = solver.solve(system.b)
-        again = [solver.solve(system.b) for _ in range(0 if "ICC" in label else repeats)]
+        cpu = [time.process_time() - c0]
+        wall = [first.info["solve_time"]]
+        more = 0 if "ICC" in label else repeats
+        if repeat_limit is not None and wall[0] > repeat_limit:
+            more = 0
+        again = []
+        for _ in range(more):
+            c0 = time.process_time()
+            again.append(solver.solve(system.b))
+            cpu.append(time.process_time() - c0)
+            wall.append(again[-1].info["solve_time"])
         solver.close()
         true_rel = np.linalg.norm(system.b - system.A @ first.x) / system.b_norm
-        times = [first.info["solve_time"]] + [r.info["solve_time"] for r in again]
+        rep = slice(1, None) if again else slice(0, 1)
         rows.append({"solver": label, "converged": first.converged,
                      "iterations": first.iterations, "true_rel_residual": float(true_rel),
-                     "setup_s": setup, "solve_s": first.info["solve_time"],
-                     "total_s": setup + first.info["solve_time"],
-                     "repeat_solve_s": float(np.median(times)), "solves": len(times),
+                     "setup_s": setup, "solve_s": wall[0], "total_s": setup + wall[0],
+                     "repeat_solve_s": float(np.median(wall[rep])),
+                     "setup_cpu_s": setup_cpu, "solve_cpu_s": cpu[0],
+                     "total_cpu_s": setup_cpu + cpu[0],
+                     "repeat_solve_cpu_s": float(np.median(cpu[rep])),
+                     "solves": len(wall), "repeat_measured": bool(again),
                      "setups": (again or [first])[-1].info["setups"]})
         print(rows[-1], flush=True)
     return rows
@@ -151,74 +176,152 @@ def setup_times(system, repeats: int) -> list[dict]:
 
 def family_specs(seeds_1023: int, seeds_2047: int, sigmas_2047: tuple[float, ...] = (1.0, 2.0)
                  ) -> list[tuple[str, int, dict]]:
-    """(row label, n, ``get_problem`` keywords) of the family table."""
+    """(row label, n, ``get_problem`` keywords) of the family table, in the order they run:
+    one problem of every 1023² family and the first σ = 1 problem at 2047² first, then the
+    further σ = 1 seeds (the goals' rows), then σ = 2 at 2047² and the further σ = 2 seeds, so
+    that a run stopped by its time budget still covers every family."""
     fe = {"dim": 2, "scheme": "fe9"}
-    rows = []
-    for n, seeds, sigmas in ((1023, seeds_1023, (1.0, 2.0)), (2047, seeds_2047, sigmas_2047)):
-        for sigma in sigmas:
-            rows += [(f"log-normal σ={sigma:g}, seed {s}", n,
-                      {**fe, "coefficient": "lognormal", "sigma": sigma, "seed": s})
-                     for s in range(seeds)]
+
+    def lognormal(n: int, sigma: float, seed: int) -> tuple[str, int, dict]:
+        return (f"log-normal σ={sigma:g}, seed {seed}", n,
+                {**fe, "coefficient": "lognormal", "sigma": sigma, "seed": seed})
+
+    grids = ((1023, seeds_1023, (1.0, 2.0)), (2047, seeds_2047, sigmas_2047))
+    rows = [lognormal(n, 1.0, 0) for n, seeds, sigmas in grids if seeds > 0 and 1.0 in sigmas]
+    rows += [lognormal(1023, 2.0, 0)] if seeds_1023 > 0 else []
     rows += [("checkerboard 1e4, 5×5 boxes", 1023,
               {**fe, "coefficient": "checkerboard", "contrast": 1e4, "blocks": 5}),
              ("anisotropic k_x/k_y = 1e-2", 1023,
               {**fe, "coefficient": "anisotropic", "anisotropy": 1e-2, "sigma": 0.0}),
              ("anisotropic k_x/k_y = 1e-3", 1023,
               {**fe, "coefficient": "anisotropic", "anisotropy": 1e-3, "sigma": 0.0})]
+    rows += [lognormal(n, 1.0, s) for n, seeds, sigmas in grids if 1.0 in sigmas
+             for s in range(1, seeds)]
+    rows += [lognormal(2047, 2.0, 0)] if seeds_2047 > 0 and 2.0 in sigmas_2047 else []
+    rows += [lognormal(n, 2.0, s) for n, seeds, sigmas in grids if 2.0 in sigmas
+             for s in range(1, seeds)]
     return rows
 
 
-def families(args) -> list[dict]:
+def _family_solvers(without: str) -> list[tuple]:
+    return [r for r in FAMILY_SOLVERS if not any(w and w in r[0] for w in without.split(","))]
+
+
+def families(args, out: Path, note: str) -> tuple[list[dict], list[str]]:
     """Every family row: each PETSc CG solver set up once, solved ``1 + solve_repeats`` times;
-    CG + ICC(0) only on the first row at 1023² (it takes minutes per solve)."""
+    CG + ICC(0) only on the first row at 1023² (it takes minutes per solve). The CSV and the
+    report are rewritten after every row; rows not started within ``--budget-min`` minutes are
+    left out (and listed in the report)."""
     import warnings
 
     from pdesolve.nn.prolongation import ProlongationGuardWarning
 
     warnings.simplefilter("ignore", ProlongationGuardWarning)
-    rows, icc_done = [], False
+    rows, skipped, icc_done, t_start = [], [], False, time.perf_counter()
     specs = family_specs(args.seeds_1023, args.seeds_2047,
                          tuple(float(v) for v in args.sigmas_2047.split(",") if v))
+    if args.rows:
+        specs = [specs[int(k)] for k in args.rows.split(",")]
+    solvers = _family_solvers(args.without)
     solves(pdesolve.get_problem("diffusion", **specs[0][2], n=63).discretize(), 0,
-           [r for r in FAMILY_SOLVERS if not any(w and w in r[0] for w in args.without.split(","))]
-           )  # warm-up
-    for label, n, kw in specs:
+           solvers)  # warm-up
+    for k, (label, n, kw) in enumerate(specs):
+        if args.budget_min and time.perf_counter() - t_start > 60 * args.budget_min:
+            skipped = [f"{lab} ({m}²)" for lab, m, _ in specs[k:]]
+            print("time budget spent; not run:", ", ".join(skipped), flush=True)
+            break
         t0 = time.perf_counter()
+        load0 = os.getloadavg()[0]
         system = pdesolve.get_problem("diffusion", n=n, **kw).discretize()
-        run = [r for r in FAMILY_SOLVERS if "ICC" not in r[0] or (n == 1023 and not icc_done)]
-        run = [r for r in run if not any(w and w in r[0] for w in args.without.split(","))]
+        run = [r for r in solvers if "ICC" not in r[0] or (n == 1023 and not icc_done)]
         icc_done = icc_done or n == 1023
-        for r in solves(system, args.solve_repeats, run, warm_up=False):
-            rows.append({"family": label, "n": n, **r})
+        for r in solves(system, args.solve_repeats, run, warm_up=False,
+                        repeat_limit=args.repeat_limit or None):
+            rows.append({"family": label, "n": n, **r,
+                         "load_average": max(load0, os.getloadavg()[0])})
+        del system
         print(f"{label} n={n}: {time.perf_counter() - t0:.0f} s", flush=True)
-    return rows
+        from pdesolve.io import atomic_write, table_csv
+
+        atomic_write(out / "benchmark_families.csv",
+                     lambda t: t.write_text(table_csv(rows)), overwrite=True)
+        family_report(rows, out, note, time.perf_counter() - t_start)
+    return rows, skipped
 
 
-def family_report(rows: list[dict], out: Path, note: str, seconds: float) -> str:
+def _typed(row: dict) -> dict:
+    """A row of ``benchmark_families.csv`` with its numbers and flags parsed."""
+    out = dict(row)
+    for key, value in row.items():
+        if value in ("True", "False"):
+            out[key] = value == "True"
+        elif key not in ("family", "solver"):
+            out[key] = float(value) if any(c in value for c in ".e") else int(value)
+    return out
+
+
+def _group(family: str) -> str:
+    """The family of a row label (without its seed)."""
+    return family.split(", seed")[0]
+
+
+def family_report(rows: list[dict], out: Path, note: str, seconds: float,
+                  skipped: list[str] | None = None) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pdesolve.io import markdown_table
+    from pdesolve.io import atomic_write, markdown_table
 
     keys = list(dict.fromkeys((r["family"], r["n"]) for r in rows))
-    table = []
+    order = [r[0] for r in FAMILY_SOLVERS]
+    groups = list(dict.fromkeys(_group(k[0]) for k in keys))
+    keys.sort(key=lambda k: (k[1], groups.index(_group(k[0])), k[0]))
+    table, ratios = [], []
     for fam, n in keys:
         group = [r for r in rows if r["family"] == fam and r["n"] == n]
+        group.sort(key=lambda r: order.index(r["solver"]))
         gamg = next(r for r in group if "GAMG" in r["solver"])
         solved = [r for r in group if r["converged"]]
         best = min(solved, key=lambda r: r["total_s"])["solver"] if solved else "-"
         for r in group:
+            rel = {"total / GAMG": r["total_s"] / gamg["total_s"],
+                   "repeated / GAMG": r["repeat_solve_s"] / gamg["repeat_solve_s"],
+                   "total CPU / GAMG": r["total_cpu_s"] / gamg["total_cpu_s"],
+                   "repeated CPU / GAMG": r["repeat_solve_cpu_s"] / gamg["repeat_solve_cpu_s"]}
+            ratios.append({"family": _group(fam), "n": n, "solver": r["solver"],
+                           "iterations": r["iterations"], **rel})
             table.append({
                 "problem": fam, "n": f"{n}²", "solver": r["solver"],
                 "iterations": f"{r['iterations']}{'' if r['converged'] else ' (not conv.)'}",
                 "set-up s": f"{r['setup_s']:.2f}", "first solve s": f"{r['solve_s']:.2f}",
                 "total s": f"{r['total_s']:.2f}",
-                "total / GAMG": f"{r['total_s'] / gamg['total_s']:.2f}",
-                "repeated solve s": f"{r['repeat_solve_s']:.2f}",
-                "repeated / GAMG": f"{r['repeat_solve_s'] / gamg['repeat_solve_s']:.2f}",
+                "total / GAMG": f"{rel['total / GAMG']:.2f}",
+                "repeated solve s": f"{r['repeat_solve_s']:.2f}"
+                                    + ("" if r["repeat_measured"] else "*"),
+                "repeated / GAMG": f"{rel['repeated / GAMG']:.2f}",
+                "total CPU s": f"{r['total_cpu_s']:.2f}",
+                "total CPU / GAMG": f"{rel['total CPU / GAMG']:.2f}",
+                "repeated CPU / GAMG": f"{rel['repeated CPU / GAMG']:.2f}",
+                "load": f"{r['load_average']:.1f}",
                 "fastest total": "←" if r["solver"] == best else ""})
+    summary = []
+    for fam, n in dict.fromkeys((r["family"], r["n"]) for r in ratios):
+        for solver in order:
+            sel = [r for r in ratios if (r["family"], r["n"], r["solver"]) == (fam, n, solver)]
+            if not sel:
+                continue
+            its = [r["iterations"] for r in sel]
+            summary.append({"family": fam, "n": f"{n}²", "solver": solver,
+                            "problems": len(sel),
+                            "iterations": f"{min(its)}–{max(its)}" if min(its) < max(its)
+                            else str(its[0]),
+                            **{col: f"{np.mean([r[col] for r in sel]):.2f} "
+                                    f"({min(r[col] for r in sel):.2f}–"
+                                    f"{max(r[col] for r in sel):.2f})"
+                               for col in ("total / GAMG", "repeated / GAMG",
+                                           "total CPU / GAMG", "repeated CPU / GAMG")}})
     goals = []
     for n in (1023, 2047):
         sel = [k for k in keys if k[1] == n and k[0].startswith("log-normal σ=1,")]
@@ -230,39 +333,63 @@ def family_report(rows: list[dict], out: Path, note: str, seconds: float) -> str
                     / next(r[col] for r in rows if (r["family"], r["n"]) == k and b in r["solver"])
                     for k in sel]
 
-        vs_gamg = ratio("learned", "GAMG", "total_s")
-        vs_bb = ratio("learned", "black-box", "total_s")
-        rep = ratio("learned", "GAMG", "repeat_solve_s")
-        for text, vals, bound in (("total ≤ 0.5× CG+GAMG", vs_gamg, 0.5),
-                                  ("total ≤ CG+PCMG(black-box)", vs_bb, 1.0),
-                                  ("repeated solve ≤ 0.4× CG+GAMG", rep, 0.4)):
-            met = "met" if max(vals) <= bound else "**not met**"
+        for text, a, b, col, bound in (
+                ("total ≤ 0.5× CG+GAMG", "learned", "GAMG", "total", 0.5),
+                ("total ≤ CG+PCMG(black-box)", "learned", "black-box", "total", 1.0),
+                ("repeated solve ≤ 0.4× CG+GAMG", "learned", "GAMG", "repeat_solve", 0.4)):
+            wall, cpu = ratio(a, b, col + "_s"), ratio(a, b, col + "_cpu_s")
             goals.append({"goal (CG+PCMG(learned), log-normal σ=1)": text, "n": f"{n}²",
-                          "ratios per seed": ", ".join(f"{v:.2f}" for v in vals), "verdict": met})
+                          "seeds": len(sel),
+                          "wall-clock ratios": ", ".join(f"{v:.2f}" for v in wall),
+                          "verdict (wall, every seed)":
+                              "met" if max(wall) <= bound else "**not met**",
+                          "CPU-time ratios": ", ".join(f"{v:.2f}" for v in cpu),
+                          "verdict (CPU)": "met" if max(cpu) <= bound else "**not met**"})
+    loads = [r["load_average"] for r in rows]
     lines = ["# Time to solution by coefficient family: PETSc CG with learned PCMG vs AMG", "",
              f"{note}", "",
              "rtol 1e-8 on the true residual, zero initial guess, one process, one thread; each "
-             "solver object set up once and solved 3 times (ICC once; repeated solve = median "
-             "solve time with the set-up reused). One run per row; ratios within the row. "
-             "The learned PCMG uses the guarded network.", "",
-             markdown_table(table), "## Goals", "", markdown_table(goals),
-             f"(total {seconds:.0f} s)"]
-    fig, ax = plt.subplots(figsize=(10, 4))
+             "solver object set up once and solved once more (ICC once; repeated solve = the "
+             "solves after the first, set-up reused; * = not repeated because the first solve "
+             "took longer than the repeat limit: the first solve's time). One run per row; "
+             "ratios within the row. CPU = this process's CPU seconds (`time.process_time`), "
+             "less inflated than wall time by the other jobs on the machine. The learned PCMG "
+             "uses the guarded network. `load`: the 1-minute load average (2 cores) at the "
+             f"start or end of the row, whichever is higher (range in this run: "
+             f"{min(loads, default=0):.1f}–{max(loads, default=0):.1f}).", "",
+             "## Goals", "", markdown_table(goals),
+             "## Summary by family (mean of the per-problem ratios, range in brackets)", "",
+             markdown_table(summary), "## Every problem", "", markdown_table(table)]
+    if skipped:
+        lines += ["Not run (the run's time budget was spent): " + ", ".join(skipped) + ".", ""]
+    lines.append(f"(total {seconds:.0f} s)")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=False)
     present = {r["solver"] for r in rows}
-    solvers = [r[0] for r in FAMILY_SOLVERS if "ICC" not in r[0] and r[0] in present]
+    solvers = [r[0] for r in FAMILY_SOLVERS
+               if "ICC" not in r[0] and "GAMG" not in r[0] and r[0] in present]
     x = np.arange(len(keys))
-    for k, name in enumerate(solvers):
-        vals = [next((r["total_s"] for r in rows if (r["family"], r["n"]) == key
-                      and r["solver"] == name), np.nan) for key in keys]
-        ax.bar(x + (k - 1.5) * 0.2, vals, 0.2, label=name)
-    ax.set_xticks(x, [f"{f} ({n}²)" for f, n in keys], rotation=30, ha="right", fontsize=7)
-    ax.set_ylabel("set-up + solve, s")
-    ax.set_yscale("log")
-    ax.legend(fontsize=7)
+    width = 0.8 / max(1, len(solvers))
+    for ax, col, title in ((axes[0], "total_cpu_s", "total (set-up + solve) CPU time / CG+GAMG"),
+                           (axes[1], "repeat_solve_cpu_s", "repeated solve CPU time / CG+GAMG")):
+        for k, name in enumerate(solvers):
+            vals = []
+            for key in keys:
+                group = {r["solver"]: r for r in rows if (r["family"], r["n"]) == key}
+                gamg = next(v for s, v in group.items() if "GAMG" in s)
+                vals.append(group[name][col] / gamg[col] if name in group else np.nan)
+            ax.bar(x + (k - (len(solvers) - 1) / 2) * width, vals, width, label=name)
+        ax.axhline(1.0, color="k", lw=0.5)
+        ax.set_xticks(x, [f"{f} ({n}²)" for f, n in keys], rotation=35, ha="right", fontsize=6)
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+    axes[0].axhline(0.5, color="r", lw=0.7, ls="--")
+    axes[1].axhline(0.4, color="r", lw=0.7, ls="--")
+    axes[0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(out / "benchmark_families.png", dpi=120)
+    plt.close(fig)
     text = "\n".join(lines) + "\n"
-    (out / "benchmark_families.md").write_text(text)
+    atomic_write(out / "benchmark_families.md", lambda t: t.write_text(text), overwrite=True)
     return text
 
 
@@ -282,6 +409,19 @@ def main() -> None:
     parser.add_argument("--seeds-1023", type=int, default=5)
     parser.add_argument("--seeds-2047", type=int, default=2)
     parser.add_argument("--sigmas-2047", default="1,2", help="log-normal σ of the 2047² rows")
+    parser.add_argument("--repeat-limit", type=float, default=0.0,
+                        help="family table: no repeated solve after a first solve longer than "
+                             "this many wall seconds (0: always repeat)")
+    parser.add_argument("--budget-min", type=float, default=0.0,
+                        help="family table: start no row after this many minutes (0: no limit)")
+    parser.add_argument("--rows", default="",
+                        help="family table: comma-separated indices into family_specs (in its "
+                             "run order) to run instead of all rows")
+    parser.add_argument("--report-from", default="",
+                        help="family table: rebuild the report (and one CSV) from these "
+                             "comma-separated benchmark_families.csv files, running nothing")
+    parser.add_argument("--seconds", type=float, default=0.0,
+                        help="with --report-from: the runs' total seconds, for the report")
     parser.add_argument("--without", default="",
                         help="comma-separated parts of solver labels to leave out, e.g. ICC")
     args = parser.parse_args()
@@ -289,13 +429,24 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    if args.report_from:
+        rows, seen = [], set()
+        for path in args.report_from.split(","):
+            with open(path, newline="") as fh:
+                part = [_typed(r) for r in csv.DictReader(fh)]
+            new = {(r["family"], r["n"]) for r in part} - seen  # first file wins a duplicate
+            rows += [r for r in part if (r["family"], r["n"]) in new]
+            seen |= new
+        from pdesolve.io import atomic_write, table_csv
+
+        atomic_write(out / "benchmark_families.csv", lambda t: t.write_text(table_csv(rows)),
+                     overwrite=True)
+        print(family_report(rows, out, args.note, args.seconds))
+        return
     if args.families:
-        rows = families(args)
-        with (out / "benchmark_families.csv").open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        print(family_report(rows, out, args.note, time.perf_counter() - t0))
+        rows, skipped = families(args, out, args.note)
+        print(family_report(rows, out, args.note, time.perf_counter() - t0, skipped)
+              if rows else "no rows")
         return
     system = pdesolve.get_problem("diffusion", dim=2, n=args.n, coefficient="lognormal",
                                   scheme="fe9", seed=0).discretize()
@@ -324,8 +475,9 @@ def main() -> None:
                      f"{r['pdesolve_setup_s']:.2f} | {r['petsc_setup_s']:.2f} |")
     lines += ["", "## Solver objects: set up once, solve to rtol 1e-8 (true residual)", "",
               "`solver.setup(system)` once, then `solver.solve(b)` "
-              f"{1 + args.solve_repeats} times (ICC once); repeated solve = median solve time "
-              "(set-up reused). Each solver is first run once at 63² (warm-up). Ratios to "
+              f"{1 + args.solve_repeats} times (ICC once); repeated solve = median of the solves "
+              "after the first (set-up reused). Each solver is first run once at 63² (warm-up). "
+              "Ratios to "
               "CG + GAMG in the same run.", "",
               "| solver | iterations | true rel. residual | set-up s | first solve s | "
               "set-up + first solve s | total / GAMG | repeated solve s | repeated / GAMG |",

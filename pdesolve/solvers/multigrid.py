@@ -476,6 +476,11 @@ def grid_dimension(system: LinearSystem) -> int:
 def _hierarchy_class(dim: int) -> Any:
     if dim == 2:
         return None
+    if dim == 3 and dim not in HIERARCHIES:  # the 3-D module registers itself when imported,
+        # like a registry's declared entry (this module may have been imported on its own)
+        import importlib
+
+        importlib.import_module("pdesolve.solvers.multigrid3d")
     if dim not in HIERARCHIES:
         raise ValueError(f"multigrid runs on 2-D and 3-D structured grids, got a {dim}-D system")
     return HIERARCHIES[dim]

@@ -38,10 +38,18 @@ from pdesolve.solvers.base import ConvergedReason, SolveResult, StoppingRule
 
 def aij_from_csr(A: sp.spmatrix, comm=None):
     """A sequential PETSc AIJ matrix on the CSR arrays of ``A`` themselves (one rank; no copy
-    when the index type is PETSc's: the matrix holds the arrays, so later in-place changes to
-    ``A``'s values show in it)."""
+    when ``A`` is in canonical CSR form with PETSc's index type: the matrix holds the arrays,
+    so later in-place changes to ``A``'s values show in it).
+
+    PETSc's SOR reads a row's entries before its diagonal as the lower triangle, so a matrix
+    with unsorted column indices or duplicate entries is first copied into canonical form
+    (sorted, duplicates summed); otherwise a Gauss–Seidel sweep would silently be wrong.
+    """
     PETSc = petsc()
     A = sp.csr_matrix(A)
+    if not A.has_canonical_format:
+        A = A.copy()
+        A.sum_duplicates()
     csr = (A.indptr.astype(PETSc.IntType, copy=False),
            A.indices.astype(PETSc.IntType, copy=False), A.data)
     M = PETSc.Mat().createAIJWithArrays(A.shape, csr, comm=comm or PETSc.COMM_SELF)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import spsolve_triangular
 
 import pdesolve
+from pdesolve.linalg.petsc import petsc
 from pdesolve.linalg.system import LinearSystem
+from pdesolve.solvers.petsc_pcmg import aij_from_csr
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +49,47 @@ def test_python_cycle_is_the_pcmg_cycle(system):
     assert np.linalg.norm(y.getArray() - z) <= 1e-12 * np.linalg.norm(z)
     solver.close()
     pc.close()
+
+
+def test_pcmg_matrices_from_unsorted_csr_give_the_same_gauss_seidel_sweep():
+    PETSc = petsc()
+    A = pdesolve.get_problem("diffusion", dim=2, n=7, coefficient="lognormal", scheme="fe9",
+                             seed=0).discretize().A.tocsr()
+    indices, data = A.indices.copy(), A.data.copy()
+    for i in range(A.shape[0]):  # reverse each row's column order (same matrix)
+        row = slice(A.indptr[i], A.indptr[i + 1])
+        indices[row], data[row] = indices[row][::-1], data[row][::-1]
+    unsorted = sp.csr_matrix((data, indices, A.indptr.copy()), shape=A.shape)
+    assert not unsorted.has_sorted_indices and abs(unsorted - A).max() == 0
+    rhs = np.linspace(-1.0, 2.0, A.shape[0])
+    sweeps = []
+    for M in (A, unsorted):
+        aij = aij_from_csr(M)
+        b, x = aij.createVecs()[::-1]
+        b.setArray(rhs)
+        aij.SOR(b, x, omega=1.0, sortype=PETSc.Mat.SORType.FORWARD_SWEEP
+                | PETSc.Mat.SORType.ZERO_INITIAL_GUESS)
+        sweeps.append(x.getArray().copy())
+        for obj in (aij, b, x):
+            obj.destroy()
+    lower = sp.tril(A, format="csr")  # forward Gauss-Seidel from zero: (D + L) x = b
+    expected = spsolve_triangular(lower, rhs, lower=True)
+    np.testing.assert_allclose(sweeps[0], expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(sweeps[1], expected, rtol=1e-12, atol=1e-14)
+    assert not unsorted.has_sorted_indices  # the caller's matrix is left as it was
+
+
+def test_3d_hierarchy_found_when_the_2d_module_is_imported_first():
+    import subprocess
+    import sys
+
+    code = ("from pdesolve.solvers.multigrid import MultigridPreconditioner\n"
+            "import pdesolve\n"
+            "s = pdesolve.get_problem('poisson', dim=3, n=7).discretize()\n"
+            "print(MultigridPreconditioner().setup(s).hierarchy.levels[0].n)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split()[-1] == "7"
 
 
 def test_f_cycle_and_other_smoothers_run_as_a_python_pc(system):
