@@ -21,9 +21,6 @@ STUDIES = sorted([*(ROOT / "experiments").rglob("*.py"), *(ROOT / "examples").rg
 #: Scripts that still do one of these by hand, with what they do. Each entry is to be deleted
 #: once its script is converted (the test fails on an entry that no longer applies).
 ALLOWED: dict[str, set[str]] = {
-    # csv.DictWriter for benchmark_families.csv / benchmark.csv, three hand-written markdown
-    # tables in the report, its own matplotlib set-up for the figure
-    "experiments/learned_multigrid/benchmark.py": {"csv", "table", "matplotlib"},
     # csv.DictWriter for results/<tag>.csv
     "experiments/pinn_benchmark/run.py": {"csv"},
 }

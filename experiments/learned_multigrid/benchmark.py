@@ -32,7 +32,6 @@ side), and ``--report-from a.csv,b.csv`` rebuilds one report from such parts::
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 
 import pdesolve
+from pdesolve.io import atomic_write, markdown_table, read_csv, table_csv, write_csv
 from pdesolve.solvers.multigrid import MultigridHierarchy, load_network
 from pdesolve.solvers.petsc_pcmg import PCMGKSP
 
@@ -241,7 +241,6 @@ def families(args, out: Path, note: str) -> tuple[list[dict], list[str]]:
                          "load_average": max(load0, os.getloadavg()[0])})
         del system
         print(f"{label} n={n}: {time.perf_counter() - t0:.0f} s", flush=True)
-        from pdesolve.io import atomic_write, table_csv
 
         atomic_write(out / "benchmark_families.csv",
                      lambda t: t.write_text(table_csv(rows)), overwrite=True)
@@ -267,12 +266,7 @@ def _group(family: str) -> str:
 
 def family_report(rows: list[dict], out: Path, note: str, seconds: float,
                   skipped: list[str] | None = None) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from pdesolve.io import atomic_write, markdown_table
+    from pdesolve.plotting import save_figure, subplots
 
     keys = list(dict.fromkeys((r["family"], r["n"]) for r in rows))
     order = [r[0] for r in FAMILY_SOLVERS]
@@ -363,7 +357,7 @@ def family_report(rows: list[dict], out: Path, note: str, seconds: float,
     if skipped:
         lines += ["Not run (the run's time budget was spent): " + ", ".join(skipped) + ".", ""]
     lines.append(f"(total {seconds:.0f} s)")
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=False)
+    fig, axes = subplots(1, 2, figsize=(13, 4.5), sharey=False)
     present = {r["solver"] for r in rows}
     solvers = [r[0] for r in FAMILY_SOLVERS
                if "ICC" not in r[0] and "GAMG" not in r[0] and r[0] in present]
@@ -385,9 +379,7 @@ def family_report(rows: list[dict], out: Path, note: str, seconds: float,
     axes[0].axhline(0.5, color="r", lw=0.7, ls="--")
     axes[1].axhline(0.4, color="r", lw=0.7, ls="--")
     axes[0].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(out / "benchmark_families.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "benchmark_families.png", dpi=120)
     text = "\n".join(lines) + "\n"
     atomic_write(out / "benchmark_families.md", lambda t: t.write_text(text), overwrite=True)
     return text
@@ -432,12 +424,10 @@ def main() -> None:
     if args.report_from:
         rows, seen = [], set()
         for path in args.report_from.split(","):
-            with open(path, newline="") as fh:
-                part = [_typed(r) for r in csv.DictReader(fh)]
+            part = [_typed(r) for r in read_csv(path)]
             new = {(r["family"], r["n"]) for r in part} - seen  # first file wins a duplicate
             rows += [r for r in part if (r["family"], r["n"]) in new]
             seen |= new
-        from pdesolve.io import atomic_write, table_csv
 
         atomic_write(out / "benchmark_families.csv", lambda t: t.write_text(table_csv(rows)),
                      overwrite=True)
@@ -455,51 +445,51 @@ def main() -> None:
     cyc = cycle_costs(system, net, args.repeat)
     sol = solves(system, args.solve_repeats)
     sets = setup_times(system, args.setup_repeats)
-    with (out / "benchmark.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["table", *sol[0], *cyc[0]])
-        writer.writeheader()
-        writer.writerows([{"table": "cycle", **r} for r in cyc])
-        writer.writerows([{"table": "solve", **r} for r in sol])
+    write_csv(out / "benchmark.csv",
+              [{"table": "cycle", **r} for r in cyc] + [{"table": "solve", **r} for r in sol],
+              columns=["table", *sol[0], *cyc[0]])
     gamg = next(r for r in sol if "GAMG" in r["solver"])
     lines = [f"# Benchmark: learned multigrid vs PETSc, n = {args.n} ({args.n ** 2} unknowns)", "",
              f"Dirichlet log-normal diffusion (seed 0), one process, OMP_NUM_THREADS="
              f"{os.environ.get('OMP_NUM_THREADS', 'unset')}. {args.note}", "",
              "## One V(1,1) cycle, same prolongations (median of "
              f"{args.repeat})", "",
-             "| P | levels | pdesolve s/cycle | PETSc PCMG s/cycle | ratio | rel. diff of M⁻¹r |"
-             " pdesolve set-up s (factorisations lazy) | PETSc set-up s |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in cyc:
-        lines.append(f"| {r['prolongation']} | {r['levels']} | {r['pdesolve_cycle_s']:.3f} | "
-                     f"{r['petsc_cycle_s']:.3f} | {r['ratio']:.2f} | {r['rel_diff']:.1e} | "
-                     f"{r['pdesolve_setup_s']:.2f} | {r['petsc_setup_s']:.2f} |")
+             markdown_table([{
+                 "P": r["prolongation"], "levels": r["levels"],
+                 "pdesolve s/cycle": f"{r['pdesolve_cycle_s']:.3f}",
+                 "PETSc PCMG s/cycle": f"{r['petsc_cycle_s']:.3f}", "ratio": f"{r['ratio']:.2f}",
+                 "rel. diff of M⁻¹r": f"{r['rel_diff']:.1e}",
+                 "pdesolve set-up s (factorisations lazy)": f"{r['pdesolve_setup_s']:.2f}",
+                 "PETSc set-up s": f"{r['petsc_setup_s']:.2f}"} for r in cyc]).rstrip("\n")]
     lines += ["", "## Solver objects: set up once, solve to rtol 1e-8 (true residual)", "",
               "`solver.setup(system)` once, then `solver.solve(b)` "
               f"{1 + args.solve_repeats} times (ICC once); repeated solve = median of the solves "
               "after the first (set-up reused). Each solver is first run once at 63² (warm-up). "
               "Ratios to "
               "CG + GAMG in the same run.", "",
-              "| solver | iterations | true rel. residual | set-up s | first solve s | "
-              "set-up + first solve s | total / GAMG | repeated solve s | repeated / GAMG |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for r in sol:
-        lines.append(f"| {r['solver']} | {r['iterations']}"
-                     f"{'' if r['converged'] else ' (not converged)'} | "
-                     f"{r['true_rel_residual']:.1e} | {r['setup_s']:.2f} | {r['solve_s']:.2f} | "
-                     f"{r['total_s']:.2f} | {r['total_s'] / gamg['total_s']:.2f} | "
-                     f"{r['repeat_solve_s']:.2f} | "
-                     f"{r['repeat_solve_s'] / gamg['repeat_solve_s']:.2f} |")
+              markdown_table([{
+                  "solver": r["solver"],
+                  "iterations": f"{r['iterations']}"
+                                f"{'' if r['converged'] else ' (not converged)'}",
+                  "true rel. residual": f"{r['true_rel_residual']:.1e}",
+                  "set-up s": f"{r['setup_s']:.2f}", "first solve s": f"{r['solve_s']:.2f}",
+                  "set-up + first solve s": f"{r['total_s']:.2f}",
+                  "total / GAMG": f"{r['total_s'] / gamg['total_s']:.2f}",
+                  "repeated solve s": f"{r['repeat_solve_s']:.2f}",
+                  "repeated / GAMG": f"{r['repeat_solve_s'] / gamg['repeat_solve_s']:.2f}",
+              } for r in sol]).rstrip("\n")]
     base = next(r for r in sets if "GAMG" in r["solver"])
     bb = next(r for r in sets if "black-box" in r["solver"])
     lines += ["", f"## Set-up only, {args.setup_repeats} alternating rounds", "",
-              "| solver | min s | median s | min CPU s | min / GAMG | min / PCMG(black-box) |",
-              "|---|---|---|---|---|---|"]
-    for r in sets:
-        lines.append(f"| {r['solver']} | {r['min_s']:.2f} | {r['median_s']:.2f} | "
-                     f"{r['min_cpu_s']:.2f} | {r['min_s'] / base['min_s']:.2f} | "
-                     f"{r['min_s'] / bb['min_s']:.2f} |")
+              markdown_table([{
+                  "solver": r["solver"], "min s": f"{r['min_s']:.2f}",
+                  "median s": f"{r['median_s']:.2f}", "min CPU s": f"{r['min_cpu_s']:.2f}",
+                  "min / GAMG": f"{r['min_s'] / base['min_s']:.2f}",
+                  "min / PCMG(black-box)": f"{r['min_s'] / bb['min_s']:.2f}",
+              } for r in sets]).rstrip("\n")]
     lines.append(f"\n(total {time.perf_counter() - t0:.0f} s)")
-    (out / "benchmark.md").write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    atomic_write(out / "benchmark.md", lambda t: t.write_text(text), overwrite=True)
     print("\n".join(lines))
 
 
