@@ -42,7 +42,7 @@ PROBLEMS = {
     "heat2d": ({"dim": 2}, {"width": 32, "depth": 3},
                {"batch": 2000, "sampling": "uniform", "constraint": "hard",
                 "test_grid": [33, 11]}),
-    "poisson_holes": ({}, {"width": 32, "depth": 4},
+    "poisson_holes": ({"mesh_size": 0.005}, {"width": 32, "depth": 4},
                       {"batch": 2000, "sampling": "uniform", "constraint": "hard",
                        "test_points": 10_000}),
 }  # fmt: skip
@@ -71,8 +71,11 @@ class Budget:
 
 
 def run_cell(name: str, activation: str, schedule: str, budget: float, out: Path,
-             seed: int = 0, adam_fraction: float = 0.5, log_every: int = 5) -> dict:
+             seed: int = 0, adam_fraction: float = 0.5, log_every: int = 5,
+             rar: dict | None = None) -> dict:
     params, net, opts = PROBLEMS[name]
+    if rar:
+        opts = {**opts, "rar": rar}
     problem = pdesolve.get_problem(NAMES.get(name, name), **params)
     quasi_newton = schedule != "adam"
     model = {"name": "mlp", "activation": activation, **net}
@@ -98,6 +101,7 @@ def run_cell(name: str, activation: str, schedule: str, budget: float, out: Path
     i = next((k for k, s in enumerate(h["step"]) if s >= adam_steps), len(h["step"]) - 1)
     row = {
         "problem": name, "activation": activation, "optimiser": schedule, "seed": seed,
+        "rar": "{every}/{candidates}/{points}".format(**rar) if rar else "none",
         "relative_l2": trainer.relative_l2(), "train_cpu_s": round(trainer.cpu_elapsed, 1),
         "train_wall_s": round(trainer.elapsed, 1), "adam_steps": adam_steps,
         "qn_steps": trainer.step - adam_steps,
@@ -117,6 +121,9 @@ def main() -> None:
                         help="share of the budget for Adam before the quasi-Newton phase")
     parser.add_argument("--log-every", type=int, default=5,
                         help="steps between evaluations (and budget checks)")
+    parser.add_argument("--rar", type=int, nargs=3, metavar=("EVERY", "CANDIDATES", "POINTS"),
+                        help="residual-based refinement during Adam (the points join the "
+                             "quasi-Newton batch too)")
     parser.add_argument("--problems", nargs="*", default=list(PROBLEMS))
     parser.add_argument("--activations", nargs="*", default=list(ACTIVATIONS))
     parser.add_argument("--schedules", nargs="*", default=list(SCHEDULES))
@@ -131,6 +138,7 @@ def main() -> None:
             parser.error(f"unknown {what} {unknown}; known: {', '.join(known)}")
     if not args.budget > 0 or not 0 < args.adam_fraction <= 1:
         parser.error("need --budget > 0 and 0 < --adam-fraction <= 1")
+    rar = dict(zip(("every", "candidates", "points"), args.rar, strict=True)) if args.rar else None
     torch.set_num_threads(1)
     results = HERE / "results"
     runs = results / ("runs" if args.tag == "cells" else f"runs_{args.tag}")
@@ -141,7 +149,7 @@ def main() -> None:
             for schedule in args.schedules:
                 for seed in args.seeds:
                     rows.append(run_cell(name, activation, schedule, args.budget, runs, seed,
-                                         args.adam_fraction, args.log_every))
+                                         args.adam_fraction, args.log_every, rar))
                     with (results / f"{args.tag}.csv").open("w", newline="") as fh:
                         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
                         writer.writeheader()
