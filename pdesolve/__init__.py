@@ -19,7 +19,7 @@ from pdesolve.linalg.grid import Grid
 from pdesolve.linalg.system import InvalidSystemError, LinearSystem
 from pdesolve.problems import get_problem, list_problems
 from pdesolve.recovery import RECOVERY_METHODS as _RECOVERY_METHODS
-from pdesolve.recovery import RecoveryResult, list_recovery_methods, recover
+from pdesolve.recovery import list_recovery_methods, recover
 from pdesolve.registry import UnknownNameError
 from pdesolve.solvers import SOLVERS as _SOLVERS
 from pdesolve.solvers import (
@@ -38,6 +38,16 @@ from pdesolve.solvers.base import NotSetUpError, Solver
 from pdesolve.status import Criterion, CriterionStatus
 
 # each entry point names the right one for the others' methods (e.g. solve(method="pinn"))
+
+
+def __getattr__(name: str) -> object:
+    if name == "RecoveryResult":  # from pdesolve.recovery.base, which imports torch
+        from pdesolve.recovery.base import RecoveryResult
+
+        return RecoveryResult
+    raise AttributeError(f"module 'pdesolve' has no attribute {name!r}")
+
+
 _SOLVERS.refer(_FIT_METHODS, "train it with pdesolve.fit(problem, method={name!r})")
 _SOLVERS.refer(_RECOVERY_METHODS, "use pdesolve.recover(problem, method={name!r})")
 _FIT_METHODS.refer(_SOLVERS, "solve the linear system: pdesolve.solve(problem, method={name!r})")

@@ -50,6 +50,15 @@ def mpi_rank() -> int:
     return 0
 
 
+def process_rank() -> int:
+    """This process's rank in a multi-process run: the MPI rank under ``mpiexec``, else the
+    ``RANK`` that ``torchrun`` sets (0 for a plain run). Only rank 0 keeps a run folder."""
+    rank = mpi_rank()
+    if rank == 0 and mpi_size() == 1:
+        rank = int(os.environ.get("RANK", "0") or 0)
+    return rank
+
+
 def mpi_size() -> int:
     """Processes of this run from the launcher's environment (1 when not under mpiexec)."""
     for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
@@ -95,9 +104,8 @@ def _check_method(kind: str, name: str) -> None:
 
 def _check_problem_kind(kind: str, problem: Any, name: str) -> None:
     """Clear errors, before any work, for a problem handed to the wrong kind of method."""
-    from pdesolve.problems.inverse import InverseProblem
-
-    inverse = isinstance(problem, InverseProblem)
+    module = sys.modules.get("pdesolve.problems.inverse")  # not loaded: no inverse problem
+    inverse = module is not None and isinstance(problem, module.InverseProblem)
     if inverse and kind != "recover":
         raise ValueError(
             f"problem {name!r} is an inverse problem (y = A x + e): choose a recovery method with "
@@ -204,6 +212,28 @@ def config_text(cfg: DictConfig | dict, overrides: list[str] | None = None) -> s
     return head + OmegaConf.to_yaml(cfg, resolve=True)
 
 
+def _seed_torch(kind: str, method: str, problem: str, pc: Any, seed: int) -> None:
+    """Seed torch's global generator, unless this run never needs torch: the modules of the
+    method, its preconditioner and the problem are imported first (a learned one imports torch),
+    and a classical solve whose modules did not import torch leaves it unloaded (an MPI rank
+    then saves its memory)."""
+    from pdesolve.fitting import FIT_METHODS
+    from pdesolve.problems import PROBLEMS
+    from pdesolve.recovery import RECOVERY_METHODS
+    from pdesolve.solvers import PRECONDITIONERS, SOLVERS
+
+    registry = {"solve": SOLVERS, "fit": FIT_METHODS, "recover": RECOVERY_METHODS}[kind]
+    registry.get(method)
+    if isinstance(pc, str) and pc in PRECONDITIONERS:
+        PRECONDITIONERS.get(pc)
+    if problem in PROBLEMS:
+        PROBLEMS.get(problem)
+    if kind != "solve" or "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+
+
 def run(
     cfg: DictConfig, output_dir: str | os.PathLike | None, overrides: list[str] | None = None
 ) -> dict[str, Any]:
@@ -219,26 +249,24 @@ def run(
     Returns the ``result.json`` content.
     """
     check_config(cfg)
-    if output_dir is not None and mpi_rank() == 0:
+    if output_dir is not None and process_rank() == 0:
         check_output_folder(output_dir)
     if cfg.get("study") is not None:  # a training study (e.g. +experiment=imbalance_digits)
         from pdesolve.train.study import run_study
 
         return run_study(cfg, output_dir, config=config_text(cfg, overrides))
-    import torch
-
     import pdesolve
-    from pdesolve.io import json_text, solution_mesh, write_run_files
+    from pdesolve.io import json_text, numbered, run_number, solution_mesh, write_run_files
 
     kind = run_kind(cfg)
     seed = int(cfg.get("seed", 0))
     np.random.seed(seed)  # noqa: NPY002 - seeds legacy global-RNG users too
-    torch.manual_seed(seed)
     problem_cfg = _container(cfg.problem)
     method_cfg = _container(cfg[KINDS[kind]])
     problem_name = problem_cfg.pop("name")
     method_name = method_cfg.pop("name")
     _check_method(kind, method_name)
+    _seed_torch(kind, method_name, problem_name, method_cfg.get("pc"), seed)
     parallel = None
     if mpi_size() > 1:  # one rank's failure ends all ranks with its message (pdesolve.parallel)
         from pdesolve import parallel
@@ -305,7 +333,8 @@ def run(
         record = {
             "kind": kind, "problem": problem_record, "method": {"name": method_name, **method_cfg},
             "sizes": {"unknowns": int(np.size(values)) if values is not None else None,
-                      "parameters": int(result.info.get("parameters", 0))},
+                      "parameters": int(result.info.get("parameters", 0)),
+                      "world_size": int(result.info.get("world_size", 1))},
             "status": result.status.value,
             "success": result.success,
             "criteria": [{"name": c.name, "target": c.target, "value": _number(c.value),
@@ -350,12 +379,16 @@ def run(
                    "config.yaml": lambda tmp: tmp.write_text(config_text(cfg, overrides))}
     if distributed is not None:  # every rank writes its piece of the solution
         output_dir = parallel.broadcast(output_dir)
+        number = None
         if output_dir is not None and mpi_rank() == 0:
-            write_run_files(output_dir, run_writers)
+            number = run_number(write_run_files(output_dir, run_writers)["result.json"].name,
+                                "result.json")
+        number = parallel.broadcast(number)
         if output_dir is not None and cfg.get("write_solution", True):
-            distributed["write"](output_dir)
+            # the pieces carry the run's number too: an earlier run's solution stays intact
+            distributed["write"](output_dir, numbered("solution", number))
         distributed["finish"]()
-    elif output_dir is not None and mpi_rank() == 0:
+    elif output_dir is not None and process_rank() == 0:
         writers = dict(run_writers)
         on_system = system is not None and values is not None and np.shape(values) == (system.size,)
         if cfg.get("write_solution", True) and on_system and system.geometry is not None:
@@ -403,7 +436,7 @@ def _hydra_app(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
-    output_dir = hydra_cfg.runtime.output_dir if mpi_rank() == 0 else None
+    output_dir = hydra_cfg.runtime.output_dir if process_rank() == 0 else None
     try:
         check_config(cfg, hydra_cfg.runtime.choices)
         if output_dir is not None:
@@ -412,10 +445,12 @@ def _hydra_app(cfg: DictConfig) -> None:
         print(f"pdesolve: {exc}", file=sys.stderr)
         sys.exit(2)
     record = run(cfg, output_dir, overrides=list(hydra_cfg.overrides.task))
-    if mpi_rank() == 0:
+    if process_rank() == 0 and "study" in record:
         from pdesolve.train.study import study_summary
 
-        print((study_summary if "study" in record else _summary)(record, output_dir))
+        print(study_summary(record, output_dir))
+    elif process_rank() == 0:
+        print(_summary(record, output_dir))
 
 
 def _prepare_command_line(args: list[str]) -> list[str]:
@@ -579,14 +614,14 @@ def main() -> None:
         sys.exit(compare_main(sys.argv[2:]))
     import hydra
 
-    if mpi_rank() == 0:
+    if process_rank() == 0:
         try:
             sys.argv[1:] = _prepare_command_line(sys.argv[1:])
         except ConfigError as exc:
             print(f"pdesolve: {exc}", file=sys.stderr)
             sys.exit(2)
     scratch = None
-    if mpi_rank() > 0:  # only rank 0 keeps a run folder; the others write into a scratch folder
+    if process_rank() > 0:  # only rank 0 keeps a run folder; the others write into a scratch one
         scratch = tempfile.mkdtemp(prefix="pdesolve-rank-")
         sys.argv += [f"hydra.run.dir={scratch}", "hydra.output_subdir=null",
                      "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]  # fmt: skip

@@ -160,6 +160,21 @@ def numbered(name: str, k: int) -> str:
     return f"{stem}-{k}{dot}{ext}"
 
 
+def run_number(written: str, name: str) -> int:
+    """The ``k`` for which ``numbered(name, k)`` is ``written`` (1 for ``name`` itself).
+
+    >>> run_number("result.json", "result.json"), run_number("result-3.json", "result.json")
+    (1, 3)
+    """
+    stem, dot, ext = name.partition(".")
+    if written == name:
+        return 1
+    middle = written[len(stem) + 1: len(written) - len(dot + ext)]
+    if not (written.startswith(stem + "-") and written.endswith(dot + ext) and middle.isdigit()):
+        raise ValueError(f"{written!r} is not a numbered {name!r}")
+    return int(middle)
+
+
 def write_run_files(
     folder: str | os.PathLike, writers: dict[str, Callable[[Path], None]]
 ) -> dict[str, Path]:
@@ -324,10 +339,20 @@ def solution_mesh(
     return meshio.Mesh(points, [(cell_type, cells)], point_data=point_data)
 
 
+def _torch_version() -> str:
+    """torch's version, without importing it when no code path has (hundreds of MB)."""
+    import sys
+
+    if "torch" in sys.modules:
+        return sys.modules["torch"].__version__
+    from importlib.metadata import version
+
+    return version("torch")
+
+
 def versions() -> dict[str, str]:
     """Versions of pdesolve and the libraries it runs on (those installed), for result records."""
     import scipy
-    import torch
 
     import pdesolve
 
@@ -336,7 +361,7 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
-        "torch": torch.__version__,
+        "torch": _torch_version(),
     }
     try:
         import meshio

@@ -58,7 +58,7 @@ def distributable(problem: Any, method: str, method_cfg: dict[str, Any]) -> bool
     """Whether ``method`` on ``problem`` runs on rank-local rows (else every rank assembles all)."""
     if method != "petsc_cg" or not hasattr(problem, "discretize_distributed"):
         return False
-    if getattr(problem, "scheme", "fd") not in ("fd", "fe9"):
+    if getattr(problem, "scheme", "fd") not in ("fd", "fe9", "fe27"):
         return False
     pc = method_cfg.get("pc", "none")
     name = pc if isinstance(pc, str) else (pc.get("name") if isinstance(pc, dict) else None)
@@ -108,7 +108,8 @@ def solve_distributed(problem: Any, method_cfg: dict[str, Any]) -> dict[str, Any
         "per_rank": per_rank,
     }  # fmt: skip
     return {"record": record, "result": result, "system": system,
-            "write": lambda out: write_solution_pieces(out, problem, system, result.x),
+            "write": lambda out, name="solution": write_solution_pieces(out, problem, system,
+                                                                        result.x, name),
             "finish": lambda: finish(system)}
 
 
@@ -207,9 +208,10 @@ def _mesh_piece(problem: Any, system: DistributedSystem, x: np.ndarray) -> tuple
 
 
 def write_solution_pieces(output_dir: str | Path, problem: Any, system: DistributedSystem,
-                          x: np.ndarray) -> list[Path]:
-    """Every rank writes ``solution_<rank>.vtu``; rank 0 writes ``solution.pvtu`` naming them
-    (and ``solution.vtu``, gathered, when the system is small). Collective."""
+                          x: np.ndarray, name: str = "solution") -> list[Path]:
+    """Every rank writes ``<name>_<rank>.vtu``; rank 0 writes ``<name>.pvtu`` naming them
+    (and ``<name>.vtu``, gathered, when the system is small). Collective. ``name`` carries a
+    run's number (``solution-2``) when an earlier run's files are in the folder."""
     import meshio
 
     from pdesolve.io import atomic_write
@@ -219,20 +221,20 @@ def write_solution_pieces(output_dir: str | Path, problem: Any, system: Distribu
     points, cell_type, cells, data = maker(problem, system, x)
     if points.shape[1] < 3:
         points = np.hstack([points, np.zeros((len(points), 3 - points.shape[1]))])
-    piece = out / f"solution_{rank()}.vtu"
+    piece = out / f"{name}_{rank()}.vtu"
     mesh = meshio.Mesh(points, [(cell_type, cells)], point_data=data)
     agree(lambda: atomic_write(piece, lambda tmp: meshio.write(tmp, mesh, file_format="vtu"),
                                False), "writing the solution pieces")
     written = [piece]
     full = gather_rows(x) if system.global_size <= GATHER_LIMIT else None
     if rank() == 0:
-        written.append(write_pvtu(out / "solution.pvtu",
-                                  [f"solution_{r}.vtu" for r in range(world_size())], list(data)))
+        written.append(write_pvtu(out / f"{name}.pvtu",
+                                  [f"{name}_{r}.vtu" for r in range(world_size())], list(data)))
         if full is not None:
             from pdesolve.io import write_solution_vtu
 
             whole = problem.discretize() if system.global_size <= GATHER_LIMIT else None
-            written.append(write_solution_vtu(out / "solution.vtu", whole, full))
+            written.append(write_solution_vtu(out / f"{name}.vtu", whole, full))
     return written
 
 

@@ -8,10 +8,15 @@
 9.0
 >>> reg.names()
 ['square']
+
+Entries may also be *declared* by name with the module that registers them
+(:meth:`Registry.declare`): the module is imported when the name is first asked for, so that a
+registry lists every entry without importing what they need (torch, for the learned ones).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
@@ -32,6 +37,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._factories: dict[str, Callable[..., T]] = {}
+        self._declared: dict[str, str] = {}
         self._referrals: list[tuple[Registry[Any], str]] = []
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -44,6 +50,30 @@ class Registry(Generic[T]):
             return factory
 
         return decorator
+
+    def declare(self, module: str, *names: str) -> None:
+        """Declare ``names`` as registered by ``module``, imported on the first :meth:`get`.
+
+        >>> reg = Registry("codec")
+        >>> reg.declare("json", "json")  # the json module does not register it: an error
+        >>> reg.names(), "json" in reg
+        (['json'], True)
+        >>> try:
+        ...     reg.get("json")
+        ... except RuntimeError as exc:
+        ...     print(exc)
+        module 'json' was declared to register codec 'json' but does not
+        """
+        for name in names:
+            self._declared.setdefault(name, module)
+
+    def _resolve(self, name: str) -> None:
+        module = self._declared.get(name)
+        if module is not None and name not in self._factories:
+            importlib.import_module(module)
+            if name not in self._factories:
+                raise RuntimeError(f"module {module!r} was declared to register {self.kind} "
+                                   f"{name!r} but does not")
 
     def refer(self, other: Registry[Any], hint: str) -> None:
         """Name the right place for ``other``'s names: asking this registry for one of them raises
@@ -61,7 +91,9 @@ class Registry(Generic[T]):
         self._referrals.append((other, hint))
 
     def get(self, name: str) -> Callable[..., T]:
-        """The factory registered under ``name``."""
+        """The factory registered under ``name`` (importing its module if it was declared)."""
+        if isinstance(name, str):
+            self._resolve(name)
         if not isinstance(name, str) or name not in self._factories:
             known = ", ".join(self.names()) or "(none)"
             for other, hint in self._referrals:
@@ -97,10 +129,10 @@ class Registry(Generic[T]):
         return factory(**params)
 
     def names(self) -> list[str]:
-        return sorted(self._factories)
+        return sorted(set(self._factories) | set(self._declared))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._factories
+        return name in self._factories or name in self._declared
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -34,6 +34,10 @@ cases = {
     "poisson3d": ("poisson", dict(dim=3, n=5, solution="exponential")),
     "smooth3d": ("diffusion", dict(dim=3, n=5, coefficient="smooth", solution="exponential")),
     "fe9": ("diffusion", dict(dim=2, n=7, coefficient="lognormal", scheme="fe9")),
+    "fe27": ("diffusion", dict(dim=3, n=5, coefficient="lognormal", scheme="fe27",
+                               solution="exponential")),
+    "anisotropic_fd": ("diffusion", dict(dim=2, n=7, coefficient="anisotropic")),
+    "anisotropic_fe9": ("diffusion", dict(dim=2, n=7, coefficient="anisotropic", scheme="fe9")),
     "mesh": ("mesh_poisson", dict()),
 }
 for label, (name, kw) in cases.items():  # the rows of every rank equal the serial rows
@@ -52,6 +56,8 @@ runs = {
     "mesh": ("mesh_poisson", dict(refine=1), "jacobi"),
     "pcmg": ("diffusion", dict(dim=2, n=63, coefficient="lognormal", scheme="fe9"),
              {"name": "multigrid", "prolongation": "blackbox"}),
+    "pcmg_learned": ("diffusion", dict(dim=2, n=63, coefficient="lognormal", scheme="fe9"),
+                     {"name": "multigrid", "prolongation": "learned"}),
 }
 for label, (name, kw, pc) in runs.items():
     problem = pdesolve.get_problem(name, **kw)
@@ -72,6 +78,9 @@ if comm.getSize() == 1:  # today's serial PCMG: the same iterations from the dis
     serial = pdesolve.solve(problem.discretize(), method="petsc_cg", rtol=1e-10,
                             pc=pdesolve.get_preconditioner("multigrid", prolongation="blackbox"))
     out["pcmg_serial_its"] = serial.iterations
+    learned = pdesolve.solve(problem.discretize(), method="petsc_cg", rtol=1e-10,
+                             pc=pdesolve.get_preconditioner("multigrid", prolongation="learned"))
+    out["pcmg_learned_serial"] = {"its": learned.iterations, "x": learned.x.tolist()}
 if comm.getRank() == 0:
     json.dump(out, open(sys.argv[1], "w"))
 parallel.end()
@@ -129,6 +138,20 @@ def _cli(tmp_path: Path, name: str, ranks: int, *overrides: str) -> subprocess.C
     return _launch([script, *overrides, f"hydra.run.dir={tmp_path / name}"], ranks)
 
 
+def test_pcmg_learned_builds_each_ranks_rows_of_p(runs):
+    """The network runs on each rank's stencils: one rank gives the serial learned PCMG's
+    iterations and solution, two and three ranks the same solution."""
+    one, serial = runs[1]["pcmg_learned"], runs[1]["pcmg_learned_serial"]
+    assert one["smoother"] == "sor" and one["its"] == serial["its"]
+    x1 = np.array(one["x"])
+    assert np.linalg.norm(x1 - np.array(serial["x"])) <= 1e-9 * np.linalg.norm(x1)
+    for ranks in (2, 3):
+        other = runs[ranks]["pcmg_learned"]
+        assert other["smoother"] == "chebyshev+jacobi"
+        assert abs(other["its"] - one["its"]) <= 6, (other["its"], one["its"])
+        assert np.linalg.norm(np.array(other["x"]) - x1) <= 1e-8 * np.linalg.norm(x1)
+
+
 def test_cli_writes_pvtu_pieces(tmp_path):
     """Three ranks: result.json from rank 0 with world_size, a .pvtu naming three pieces
     (each rank's cells), values equal to the one-rank solution at the same points."""
@@ -156,6 +179,28 @@ def test_cli_writes_pvtu_pieces(tmp_path):
         for p, u in zip(piece.points, piece.point_data["u"], strict=True):
             assert abs(lookup[tuple(np.round(p, 12))] - u) <= 1e-9
     assert total_cells == sum(len(block.data) for block in serial.cells)
+
+
+def test_second_cli_run_into_one_folder_keeps_the_first_runs_pieces(tmp_path):
+    """Two 2-rank runs into one folder: the second's result and solution pieces are numbered,
+    the first's are untouched, and each .pvtu names its own run's pieces."""
+    from pdesolve.parallel import read_pvtu
+
+    args = ("problem.n=16", "solver=petsc_cg", "solver.pc=jacobi", "solver.rtol=1e-10")
+    first = _cli(tmp_path, "runs", 2, *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = (tmp_path / "runs" / "solution_0.vtu").read_bytes()
+    second = _cli(tmp_path, "runs", 2, *args[:-1], "solver.rtol=1e-4")
+    assert second.returncode == 0, second.stderr[-3000:]
+    runs = tmp_path / "runs"
+    assert (runs / "solution_0.vtu").read_bytes() == before
+    assert {"result-2.json", "solution-2.pvtu", "solution-2_0.vtu", "solution-2_1.vtu"} <= {
+        p.name for p in runs.iterdir()}
+    one, two = (json.loads((runs / f).read_text()) for f in ("result.json", "result-2.json"))
+    assert two["iterations"] < one["iterations"]  # the looser tolerance: the other run's files
+    u_one = np.concatenate([p.point_data["u"] for p in read_pvtu(runs / "solution.pvtu")])
+    u_two = np.concatenate([p.point_data["u"] for p in read_pvtu(runs / "solution-2.pvtu")])
+    assert 0 < np.abs(u_one - u_two).max() < 1e-2
 
 
 def test_missing_mesh_on_one_rank_ends_all_ranks(tmp_path):

@@ -109,14 +109,15 @@ def bilinear_fe_stencil(
 
 
 def anisotropic_fe_stencil(
-    grid: StructuredGrid, k_cells: np.ndarray, anisotropy: float
+    grid: StructuredGrid, k_cells: np.ndarray, anisotropy: float, planes: int | None = None
 ) -> np.ndarray:
     """Full 9-point bilinear FE stencil for ``-∇·(K∇u)``, ``K = k diag(anisotropy, 1)`` per cell.
 
     Per cell, the x-part ``k_x ∫∂xφ_i ∂xφ_j`` gives ``-k_x/3`` to the x-neighbours, ``+k_x/6`` to
     the y-neighbours and ``-k_x/6`` to the corners (the y-part likewise with the axes swapped);
     ``anisotropy = 1`` is ``bilinear_fe_stencil``. For ``anisotropy < 1/2`` the x-links are
-    positive: the matrix stays SPD but is not an M-matrix.
+    positive: the matrix stays SPD but is not an M-matrix. ``planes``: as for
+    ``bilinear_fe_stencil``.
 
     >>> grid = StructuredGrid(dim=2, n=3)
     >>> k = np.ones((4, 4))
@@ -129,13 +130,14 @@ def anisotropic_fe_stencil(
     """
     if not np.isfinite(anisotropy) or anisotropy <= 0:
         raise ValueError(f"anisotropy must be finite and positive, got {anisotropy!r}")
-    bilinear_fe_stencil(grid, k_cells)  # validates the grid and k
+    bilinear_fe_stencil(grid, k_cells, planes)  # validates the grid and k
     n = grid.n
+    m = n if planes is None else planes
     k = np.asarray(k_cells, dtype=np.float64)
-    sw, se = k[0:n, 0:n], k[1 : n + 1, 0:n]
-    nw, ne = k[0:n, 1 : n + 1], k[1 : n + 1, 1 : n + 1]
+    sw, se = k[0:m, 0:n], k[1 : m + 1, 0:n]
+    nw, ne = k[0:m, 1 : n + 1], k[1 : m + 1, 1 : n + 1]
     east, west, north, south = se + ne, sw + nw, nw + ne, sw + se  # the two cells of each link
-    s = np.zeros((n, n, 3, 3))
+    s = np.zeros((m, n, 3, 3))
     for a, b, cell in ((0, 0, sw), (2, 0, se), (0, 2, nw), (2, 2, ne)):
         s[:, :, a, b] = -(anisotropy + 1.0) * cell / 6
     s[:, :, 2, 1] = -anisotropy * east / 3 + east / 6

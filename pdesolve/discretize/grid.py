@@ -178,3 +178,18 @@ def stencil_offsets(dim: int, full: bool) -> list[tuple[int, ...]]:
     if full:
         return offsets
     return [o for o in offsets if sum(abs(v) for v in o) <= 1]
+
+
+def coarse_size(n: int, periodic: bool = False) -> int:
+    """Coarse points per dimension for ``n`` fine nodes (``n = 2^k - 1`` Dirichlet, even periodic).
+
+    >>> coarse_size(63), coarse_size(16, periodic=True)
+    (31, 8)
+    """
+    if periodic:
+        if n % 2 or n < 2:
+            raise ValueError(f"a periodic grid needs an even number of nodes, got n={n}")
+        return n // 2
+    if n < 3 or n % 2 == 0:
+        raise ValueError(f"Dirichlet 2:1 coarsening needs odd n >= 3 (n = 2^k - 1), got n={n}")
+    return (n - 1) // 2

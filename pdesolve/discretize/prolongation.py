@@ -73,25 +73,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from pdesolve.discretize.grid import coarse_size
+
 #: the order of the five fine stencils gathered at each coarse point
 NEIGHBOURS = ("centre", "right", "left", "up", "down")
 #: coarse rows per block when one large grid is processed block by block (operands in cache)
 _ROWS = 16
-
-
-def coarse_size(n: int, periodic: bool = False) -> int:
-    """Coarse points per dimension for ``n`` fine nodes (``n = 2^k - 1`` Dirichlet, even periodic).
-
-    >>> coarse_size(63), coarse_size(16, periodic=True)
-    (31, 8)
-    """
-    if periodic:
-        if n % 2 or n < 2:
-            raise ValueError(f"a periodic grid needs an even number of nodes, got n={n}")
-        return n // 2
-    if n < 3 or n % 2 == 0:
-        raise ValueError(f"Dirichlet 2:1 coarsening needs odd n >= 3 (n = 2^k - 1), got n={n}")
-    return (n - 1) // 2
 
 
 def _fine_indices(nc: int, n: int) -> tuple[Tensor, Tensor, Tensor]:

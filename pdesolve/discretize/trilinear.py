@@ -34,21 +34,26 @@ import numpy as np
 from pdesolve.discretize.grid import StructuredGrid
 
 
-def trilinear_fe_stencil(grid: StructuredGrid, k_cells: np.ndarray) -> np.ndarray:
+def trilinear_fe_stencil(grid: StructuredGrid, k_cells: np.ndarray, planes: int | None = None
+                         ) -> np.ndarray:
     """Full (boundary links kept) 27-point stencil ``(n, n, n, 3, 3, 3)`` of trilinear FE for
-    ``-∇·(k∇u)`` with cell-wise ``k`` of shape ``(n + 1, n + 1, n + 1)``, scaled by ``1/h²``."""
+    ``-∇·(k∇u)`` with cell-wise ``k`` of shape ``(n + 1, n + 1, n + 1)``, scaled by ``1/h²``.
+    ``planes=m``: the stencil ``(m, n, n, 3, 3, 3)`` of ``m`` consecutive interior x-planes from
+    the ``m + 1`` cell planes around them (``k_cells`` of shape ``(m + 1, n + 1, n + 1)``)."""
     if grid.dim != 3:
         raise ValueError(f"the 27-point trilinear FE stencil is 3-D only, got dim={grid.dim}")
     n = grid.n
+    m = n if planes is None else planes
     k = np.asarray(k_cells, dtype=np.float64)
-    if k.shape != (n + 1,) * 3:
-        raise ValueError(f"k_cells must have shape {(n + 1,) * 3}, got {k.shape}")
+    if k.shape != (m + 1, n + 1, n + 1):
+        raise ValueError(f"k_cells must have shape {(m + 1, n + 1, n + 1)}, got {k.shape}")
     if not np.all(np.isfinite(k)) or np.any(k <= 0):
         raise ValueError("the diffusion coefficient must be finite and positive in every cell")
-    s = np.zeros((n, n, n, 3, 3, 3))
+    s = np.zeros((m, n, n, 3, 3, 3))
+    ends = (m, n, n)
     # interior node i (full index i + 1) lies in the cells with lowest corner i + 1 - e
     for e in itertools.product((0, 1), repeat=3):
-        cell = k[tuple(slice(1 - ei, n + 1 - ei) for ei in e)]
+        cell = k[tuple(slice(1 - ei, end + 1 - ei) for ei, end in zip(e, ends, strict=True))]
         for o in itertools.product((-1, 0, 1), repeat=3):
             nonzero = sum(1 for oi in o if oi)
             if nonzero < 2 or any(oi + ei not in (0, 1) for oi, ei in zip(o, e, strict=True)):

@@ -167,6 +167,7 @@ class PINNFit(FitMethod):
         info: dict[str, Any] = {
             "config": trainer.config, "parameters": count_parameters(trainer.model),
             "constraint": trainer.constraint, "derivatives": trainer.derivatives,
+            "world_size": trainer.dist.world_size,
         }  # fmt: skip
         if getattr(problem, "pinn_loss", "") == "rayleigh":
             info["eigenvalue"] = history["eigenvalue"][-1]

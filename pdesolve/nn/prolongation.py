@@ -279,8 +279,8 @@ def _batched_scores(
         s5 = gather_neighbour_stencils(stencil, periodic)
         bb = collapsed_edge_weights(s5)
         return net.infer(s5, dtype=dtype, blackbox=bb), bb
-    nc = (stencil.shape[0] - 1) // 2
-    scores = torch.empty(nc, nc, 4, dtype=stencil.dtype, device=stencil.device)
+    nc, nc_cols = (stencil.shape[0] - 1) // 2, (stencil.shape[1] - 1) // 2  # a block of lines
+    scores = torch.empty(nc, nc_cols, 4, dtype=stencil.dtype, device=stencil.device)
     edges = torch.empty_like(scores)
     layers = net._folded(dtype, stencil.device)
     with torch.no_grad():
@@ -289,7 +289,7 @@ def _batched_scores(
             # fine rows 2 i0 .. 2 i1 hold the centre, left and right lines of coarse rows i0..i1-1
             s5 = gather_neighbour_stencils(stencil[2 * i0 : 2 * i1 + 1])
             edges[i0:i1] = collapsed_edge_weights(s5)
-            scores[i0:i1] = net._infer(s5, layers, dtype, rows * nc, edges[i0:i1])
+            scores[i0:i1] = net._infer(s5, layers, dtype, rows * nc_cols, edges[i0:i1])
     return scores, edges
 
 

@@ -29,11 +29,9 @@ paper) and in 3D ``fe27`` (trilinear finite elements, cell-centred ``k``, 27-poi
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from pdesolve.discretize.finite_difference import (
     anisotropic_fe_stencil,
@@ -48,9 +46,19 @@ from pdesolve.linalg.distributed import DistributedSystem, agree
 from pdesolve.linalg.petsc import petsc, row_range
 from pdesolve.linalg.system import LinearSystem
 from pdesolve.problems import PROBLEMS
-from pdesolve.problems.base import Problem, gradient, to_numpy_fn
+from pdesolve.problems.base import (
+    Problem,
+    accepts_numpy,
+    evaluate,
+    gradient,
+    rows_full,
+    to_numpy_fn,
+)
 from pdesolve.problems.domains import UnitBox
 from pdesolve.problems.manufactured import ManufacturedSolution, make_solution
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 COEFFICIENTS = ("constant", "smooth", "checkerboard", "lognormal", "uniform", "anisotropic")
 SCHEMES = ("fd", "fe9", "fe27")
@@ -129,7 +137,7 @@ class GridDiffusionProblem(Problem):
         if self.family in ("lognormal", "anisotropic"):
             cells = int(cells) if cells is not None else n + 1
             rng = np.random.default_rng(seed)
-            self.log_k = torch.as_tensor(sigma * rng.standard_normal((cells,) * dim))
+            self.log_k = sigma * rng.standard_normal((cells,) * dim)
             self.cells = cells
         if self.family == "uniform":
             if not 0.0 <= low < high:
@@ -139,13 +147,18 @@ class GridDiffusionProblem(Problem):
             k = rng.uniform(low, high, (cells,) * dim)
             if np.any(k <= 0):
                 raise ValueError("a uniform coefficient sample is not positive; raise low")
-            self.log_k = torch.as_tensor(np.log(k))
+            self.log_k = np.log(k)
             self.cells = cells
 
-    # continuous form -------------------------------------------------------------------------
+    # continuous form (torch or numpy points) ------------------------------------------------
+    @accepts_numpy
     def coefficient(self, x: Tensor) -> Tensor:
         if self.family == "constant":
-            return torch.full((x.shape[0],), self.k_value, dtype=x.dtype, device=x.device)
+            return rows_full(x, self.k_value)
+        if isinstance(x, np.ndarray):
+            return self._numpy_coefficient(x)
+        import torch
+
         if self.family == "smooth":
             return 1.0 + 0.5 * torch.prod(torch.sin(2 * math.pi * x), dim=1)
         if self.family == "checkerboard":
@@ -153,24 +166,41 @@ class GridDiffusionProblem(Problem):
             odd = idx.sum(dim=1) % 2 == 1
             return torch.where(odd, self.contrast, 1.0).to(x.dtype)
         idx = torch.clamp(torch.floor(x.detach() * self.cells), 0, self.cells - 1).long()
-        log_k = self.log_k.to(x.device)[tuple(idx[:, i] for i in range(self.dim))]
+        log_k = torch.as_tensor(self.log_k, device=x.device)[tuple(idx[:, i]
+                                                                   for i in range(self.dim))]
         return torch.exp(log_k).to(x.dtype)
+
+    def _numpy_coefficient(self, x: np.ndarray) -> np.ndarray:
+        if self.family == "smooth":
+            return 1.0 + 0.5 * np.prod(np.sin(2 * math.pi * x), axis=1)
+        if self.family == "checkerboard":
+            idx = np.clip(np.floor(x * self.blocks), 0, self.blocks - 1).astype(np.int64)
+            return np.where(idx.sum(axis=1) % 2 == 1, self.contrast, 1.0)
+        idx = np.clip(np.floor(x * self.cells), 0, self.cells - 1).astype(np.int64)
+        return np.exp(self.log_k[tuple(idx[:, i] for i in range(self.dim))])
 
     @property
     def has_exact_solution(self) -> bool:
         return self.solution is not None
 
+    @accepts_numpy
     def exact_solution(self, x: Tensor) -> Tensor:
         if self.solution is None:
             return super().exact_solution(x)
         return self.solution(x)
 
+    @accepts_numpy
     def source(self, x: Tensor) -> Tensor:
         if self.solution is None:
-            return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
+            return rows_full(x, 1.0)
         if self.family == "constant":
             return -self.k_value * self.solution.laplacian(x)
-        # -∇·(k∇u) = -k Δu - ∇k·∇u, gradients by autograd
+        return evaluate(self._source_by_autograd, x)  # numpy points: through torch
+
+    def _source_by_autograd(self, x: Tensor) -> Tensor:
+        """``-∇·(k∇u) = -k Δu - ∇k·∇u`` with the gradients by autograd (torch points)."""
+        import torch
+
         with torch.enable_grad():
             xg = x.detach().clone().requires_grad_(True)
             grad_u = gradient(self.solution(xg), xg)
@@ -261,22 +291,26 @@ class GridDiffusionProblem(Problem):
                 f"this rank has no rows: {grid.size} unknowns for {comm.getSize()} ranks "
                 "(use fewer ranks or a finer grid)"
             )
-        if self.scheme not in ("fd", "fe9"):
-            raise NotImplementedError(
-                f"scheme {self.scheme!r} has no distributed assembly (fd and fe9 have); assemble "
-                "on every rank with discretize()"
-            )
         slab = GridSlab.covering(grid, lo, hi)
         if self.scheme == "fd":
             k_nodes = to_numpy_fn(self.coefficient, slab.full_points).reshape(slab.full_shape)
             full = fd_stencil(grid, k_nodes, planes=slab.planes)
-        else:
-            h, n = grid.h, grid.n
-            cx = (np.arange(slab.first, slab.first + slab.planes + 1) + 0.5) * h
-            cy = (np.arange(n + 1) + 0.5) * h
-            cc = np.stack(np.meshgrid(cx, cy, indexing="ij"), axis=-1).reshape(-1, 2)
-            k_cells = to_numpy_fn(self.coefficient, cc).reshape(slab.planes + 1, n + 1)
-            full = bilinear_fe_stencil(grid, k_cells, planes=slab.planes)
+            if self.family == "anisotropic":
+                full = self._anisotropic(full)
+        else:  # the cells of the slab's planes plus the cell plane on each side
+            h, n, m = grid.h, grid.n, slab.planes
+            cx = (np.arange(slab.first, slab.first + m + 1) + 0.5) * h
+            rest = (np.arange(n + 1) + 0.5) * h
+            axes = np.meshgrid(cx, *(rest,) * (grid.dim - 1), indexing="ij")
+            cc = np.stack(axes, axis=-1).reshape(-1, grid.dim)
+            shape = (m + 1,) + (n + 1,) * (grid.dim - 1)
+            k_cells = to_numpy_fn(self.coefficient, cc).reshape(shape)
+            if self.scheme == "fe27":
+                full = trilinear_fe_stencil(grid, k_cells, planes=m)
+            elif self.family == "anisotropic":
+                full = anisotropic_fe_stencil(grid, k_cells, self.anisotropy, planes=m)
+            else:
+                full = bilinear_fe_stencil(grid, k_cells, planes=m)
         g_slab = np.zeros(len(slab.full_points))
         on_boundary = slab.boundary_mask
         if on_boundary.any():

@@ -1,6 +1,8 @@
-"""Manufactured solutions on ``[0, 1]^d`` with closed-form Laplacians, written once in torch.
+"""Manufactured solutions on ``[0, 1]^d`` with closed-form Laplacians, written once for torch
+and numpy.
 
-Every function takes points ``x`` of shape ``(N, d)`` (torch, float64) and returns shape ``(N,)``.
+Every function takes points ``x`` of shape ``(N, d)`` (a torch tensor, or a numpy array: then no
+torch is needed) and returns shape ``(N,)`` of the same kind.
 
 >>> import torch
 >>> u = SineProduct(frequency=1)
@@ -14,9 +16,32 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor
+import numpy as np
+
+from pdesolve.problems.base import rows_full
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+
+def _ns(x: Any) -> Any:
+    """The array module of ``x``: numpy for numpy arrays, else torch."""
+    if isinstance(x, np.ndarray):
+        return np
+    import torch
+
+    return torch
+
+
+def _prod_except(factors: Any, i: int) -> Any:
+    """``Π_{j≠i} factors[:, j]`` row-wise."""
+    out = rows_full(factors, 1.0)
+    for j in range(factors.shape[1]):
+        if j != i:
+            out = out * factors[:, j]
+    return out
 
 
 class ManufacturedSolution(ABC):
@@ -36,7 +61,7 @@ class SineProduct(ManufacturedSolution):
         self.frequency = frequency
 
     def __call__(self, x: Tensor) -> Tensor:
-        return torch.prod(torch.sin(self.frequency * math.pi * x), dim=1)
+        return _ns(x).sin(self.frequency * math.pi * x).prod(1)
 
     def laplacian(self, x: Tensor) -> Tensor:
         return -x.shape[1] * (self.frequency * math.pi) ** 2 * self(x)
@@ -84,19 +109,18 @@ class ModulatedMultiFrequency(ManufacturedSolution):
         """``g = w sin(mπt)`` and ``g''`` in closed form."""
         k = m * math.pi
         w, dw = 4 * t * (1 - t), 4 - 8 * t
-        s, c = torch.sin(k * t), torch.cos(k * t)
+        s, c = _ns(t).sin(k * t), _ns(t).cos(k * t)
         return w * s, -8.0 * s + 2 * dw * k * c - w * k * k * s
 
     def __call__(self, x: Tensor) -> Tensor:
-        return sum(torch.prod(self._factor(x, m)[0], dim=1) for m in self.modes)
+        return sum(self._factor(x, m)[0].prod(1) for m in self.modes)
 
     def laplacian(self, x: Tensor) -> Tensor:
-        total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        total = rows_full(x, 0.0)
         for m in self.modes:
             g, g2 = self._factor(x, m)
             for i in range(x.shape[1]):
-                others = torch.cat([g[:, :i], g[:, i + 1 :]], dim=1)
-                total = total + g2[:, i] * torch.prod(others, dim=1)
+                total = total + g2[:, i] * _prod_except(g, i)
         return total
 
 
@@ -104,15 +128,14 @@ class PolynomialBubble(ManufacturedSolution):
     """``u = Π_i x_i² (1 - x_i)`` (in 2D the RAF paper's ``x²(1-x) y²(1-y)``)."""
 
     def __call__(self, x: Tensor) -> Tensor:
-        return torch.prod(x**2 * (1 - x), dim=1)
+        return (x**2 * (1 - x)).prod(1)
 
     def laplacian(self, x: Tensor) -> Tensor:
         factors = x**2 * (1 - x)
         second = 2 - 6 * x
-        total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        total = rows_full(x, 0.0)
         for i in range(x.shape[1]):
-            others = torch.cat([factors[:, :i], factors[:, i + 1 :]], dim=1)
-            total = total + second[:, i] * torch.prod(others, dim=1)
+            total = total + second[:, i] * _prod_except(factors, i)
         return total
 
 
@@ -120,7 +143,7 @@ class Exponential(ManufacturedSolution):
     """``u = exp(Σ_i x_i / √d)``: non-zero Dirichlet data, ``Δu = u``."""
 
     def __call__(self, x: Tensor) -> Tensor:
-        return torch.exp(x.sum(dim=1) / math.sqrt(x.shape[1]))
+        return _ns(x).exp(x.sum(1) / math.sqrt(x.shape[1]))
 
     def laplacian(self, x: Tensor) -> Tensor:
         return self(x)

@@ -32,30 +32,8 @@ import torch
 from torch import Tensor
 
 from pdesolve.linalg.system import LinearSystem
-from pdesolve.problems.base import Problem, to_numpy_fn
+from pdesolve.problems.base import Problem, linear_solver, to_numpy_fn, use_linear_solvers
 from pdesolve.problems.domains import Domain
-
-_LINEAR_SOLVER_FACTORY: Callable[..., Any] | None = None
-
-
-def use_linear_solvers(factory: Callable[..., Any]) -> None:
-    """Install ``factory(name, **options) -> Solver`` (``pdesolve.get_solver``; the solver
-    package does this when it is imported) for the references' linear solves."""
-    global _LINEAR_SOLVER_FACTORY
-    _LINEAR_SOLVER_FACTORY = factory
-
-
-def linear_solver(solver: Any, **options: Any) -> Any:
-    """A solver object (``setup``/``solve``/``close``) from a registered name or an object."""
-    if not isinstance(solver, str):
-        for method in ("setup", "solve", "close"):
-            if not callable(getattr(solver, method, None)):
-                raise TypeError(f"solver must be a name or an object with setup/solve/close, "
-                                f"got {type(solver).__name__}")  # fmt: skip
-        return solver
-    if _LINEAR_SOLVER_FACTORY is None:
-        raise RuntimeError("no linear solvers are installed: import pdesolve first")
-    return _LINEAR_SOLVER_FACTORY(solver, **options)
 
 
 def _check_t_span(t_span: Sequence[float]) -> tuple[float, float]:

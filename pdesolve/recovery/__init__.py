@@ -17,17 +17,25 @@ FIRENET's fixed depth), its history and the reconstruction error where the truth
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pdesolve.recovery.base import (
-    RecoveryMethod,
-    RecoveryResult,
-    RecoveryRun,
-    check_recovery_problem,
-)
 from pdesolve.registry import Registry
+
+if TYPE_CHECKING:
+    from pdesolve.recovery.base import RecoveryMethod, RecoveryResult
+
+#: what ``pdesolve.recovery.base`` (torch) provides here, imported on first access
+_FROM_BASE = ("RecoveryMethod", "RecoveryResult", "RecoveryRun", "check_recovery_problem")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_BASE:
+        from pdesolve.recovery import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 RECOVERY_METHODS: Registry[RecoveryMethod] = Registry("recovery method")
 
@@ -56,12 +64,16 @@ def recover(
     ``configs/recover/<method>.yaml``). The problem's kind is checked before any work: a
     ``LinearSystem`` or a PDE problem is an error.
     """
+    from pdesolve.recovery.base import check_recovery_problem
+
     check_recovery_problem(problem)
     return get_recovery_method(method, **options).recover(problem, x0=x0)
 
 
-# register the recovery methods
-from pdesolve.recovery import firenet, ista, primal_dual  # noqa: E402, F401
+# the recovery methods, registered by their modules when first asked for (they import torch)
+RECOVERY_METHODS.declare("pdesolve.recovery.firenet", "firenet")
+RECOVERY_METHODS.declare("pdesolve.recovery.ista", "fista", "ista")
+RECOVERY_METHODS.declare("pdesolve.recovery.primal_dual", "chambolle_pock")
 
 __all__ = [
     "RECOVERY_METHODS",

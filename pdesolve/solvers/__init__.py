@@ -84,25 +84,25 @@ def solve(
     return result
 
 
-# register the solvers
-from pdesolve.solvers import (  # noqa: E402, F401
-    basic_preconditioners,
-    dcdm,
-    dcdm_network,
-    deflated_cg,
-    fcg,
-    hybrid,
-    multigrid,
-    multigrid3d,
-    petsc_cg,
-    petsc_dcdm,
-    scipy_cg,
-)
+# register the solvers: the classical ones now, the learned ones (torch) on first use
+from pdesolve.solvers import basic_preconditioners, petsc_cg, scipy_cg  # noqa: E402, F401
+
+for _module, _solvers, _preconditioners in (
+    ("dcdm", ("dcdm",), ()),
+    ("dcdm_network", (), ("dcdm_network",)),
+    ("deflated_cg", ("deflated_cg",), ("deflation",)),
+    ("fcg", ("fcg",), ()),
+    ("hybrid", ("hybrid",), ("coarse_grid", "pinn_correction")),
+    ("multigrid3d", ("multigrid",), ("multigrid",)),  # imports multigrid: both dimensions
+    ("petsc_dcdm", ("petsc_dcdm",), ()),
+):
+    SOLVERS.declare(f"pdesolve.solvers.{_module}", *_solvers)
+    PRECONDITIONERS.declare(f"pdesolve.solvers.{_module}", *_preconditioners)
 
 
 def _install_for_references() -> None:
     """The problems' reference solvers (heat steps, FEM solves) use these solver objects."""
-    from pdesolve.problems.time_dependent import use_linear_solvers
+    from pdesolve.problems.base import use_linear_solvers
 
     use_linear_solvers(get_solver)
 

@@ -5,13 +5,14 @@ identity configure the KSP's PC as on one rank. The geometric ``multigrid`` prec
 PETSc's PCMG over prolongations that every rank builds for its own rows: it reads the stencils of
 the fine rows its P rows need (its rows plus a halo of two grid lines, fetched from the
 distributed matrix), applies the same P-stencil rule as on one rank (``blackbox``, ``boxmg``,
-``constant_preserving``, ``bilinear``) and hands its rows of P to PETSc, which forms the coarse
+``constant_preserving``, ``bilinear``, and ``learned``: the network evaluated on those stencils
+only) and hands its rows of P to PETSc, which forms the coarse
 operators by parallel Galerkin products (``MatPtAP``). Because SOR acts per process, several
 ranks smooth with Chebyshev iterations on Jacobi (``sweeps`` iterations, PETSc's eigenvalue
 estimate) and solve the coarsest level redundantly with LU on every rank; on one process the
 serial configuration (SOR forward down, backward up, LU) is kept.
 
-Preconditioners that run Python code on the whole vector (deflation, coarse_grid, the networks)
+Preconditioners that run Python code on the whole vector (deflation, coarse_grid, DCDM's network)
 need the whole matrix on every rank: use them with ``problem.discretize()`` (each rank assembles
 everything) instead of ``discretize_distributed()``.
 """
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from pdesolve.discretize.prolongation import coarse_size
+from pdesolve.discretize.grid import coarse_size
 from pdesolve.linalg.distributed import DistributedSystem, agree
 from pdesolve.linalg.petsc import petsc, row_range
 from pdesolve.linalg.system import InvalidSystemError
@@ -32,7 +33,7 @@ from pdesolve.solvers.basic_preconditioners import Identity, Jacobi, PetscPrecon
 from pdesolve.solvers.preconditioner import Preconditioner
 
 #: P-stencil rules that read only the fine stencils at and around each coarse point
-LOCAL_RULES = ("bilinear", "blackbox", "boxmg", "constant_preserving")
+LOCAL_RULES = ("bilinear", "blackbox", "boxmg", "constant_preserving", "learned")
 
 
 def parallel_mg_options(sweeps: int, cycle: str) -> dict[str, Any]:
@@ -70,7 +71,10 @@ def configure_distributed(pc: Preconditioner, ksp: Any, A: Any, system: Distribu
         ksp.getPC().setType("none")
         return [], [], {}
     if pc.name == "multigrid":  # pdesolve.solvers.multigrid.MultigridPreconditioner
-        return distributed_pcmg(ksp.getPC(), A, pc.options)
+        learned = pc.options["prolongation"] == "learned"
+        net = agree(lambda: pc.network(2), "loading the prolongation network",
+                    system.comm) if learned else None
+        return distributed_pcmg(ksp.getPC(), A, pc.options, net)
     raise ValueError(
         f"pc={pc.name!r} runs Python code on the whole vector and needs the whole matrix on every "
         "rank; a distributed system (discretize_distributed) takes PETSc's own preconditioners "
@@ -107,25 +111,35 @@ def stencil_rows(A: Any, n: int, first: int, last: int) -> np.ndarray:
     return out
 
 
-def _pstencil(rule: str, block: np.ndarray) -> np.ndarray:
+def _pstencil(rule: str, block: np.ndarray, net: Any = None,
+              precision: str | None = "float32") -> np.ndarray:
     """The P-stencils of the coarse lines inside a block of whole fine grid lines."""
     import torch
 
     from pdesolve.discretize import prolongation
 
+    s = torch.as_tensor(np.ascontiguousarray(block), dtype=torch.float64)
+    if rule == "learned":
+        from pdesolve.nn.prolongation import learned_pstencil
+
+        p = learned_pstencil(net, s, precision=precision).cpu()
+        return p.numpy().astype(np.float64, copy=False)
     rules = {"blackbox": prolongation.blackbox_pstencil, "boxmg": prolongation.boxmg_pstencil,
              "constant_preserving": prolongation.constant_preserving_pstencil}
     with torch.no_grad():
-        p = rules[rule](torch.as_tensor(np.ascontiguousarray(block), dtype=torch.float64))
+        p = rules[rule](s)
     return p.numpy().astype(np.float64, copy=False)
 
 
-def prolongation_rows(A: Any, n: int, rule: str, lo: int, hi: int) -> tuple[sp.csr_matrix, int]:
+def prolongation_rows(A: Any, n: int, rule: str, lo: int, hi: int, net: Any = None,
+                      precision: str | None = "float32") -> tuple[sp.csr_matrix, int]:
     """This rank's rows ``[lo, hi)`` of the prolongation of ``rule`` on the ``n × n`` grid of
     ``A`` (coarse point ``(I, J)`` at fine node ``(2I + 1, 2J + 1)``), and the coarse grid size.
 
     Only the stencils of the fine lines ``2 I_lo .. 2 I_hi + 2`` around the coarse lines whose
-    P-stencils reach the rows are read; the values equal the whole grid's P rows.
+    P-stencils reach the rows are read (those lines hold both coarse neighbours of every fine
+    line of the rows, whose learned edge weights are normalised against each other; ``net`` in
+    ``precision`` is the ``learned`` rule's network); the values equal the whole grid's P rows.
     """
     nc = coarse_size(n)
     if hi <= lo:
@@ -139,7 +153,7 @@ def prolongation_rows(A: Any, n: int, rule: str, lo: int, hi: int) -> tuple[sp.c
         p = np.broadcast_to(np.multiply.outer(w, w), (c_hi - c_lo + 1, nc, 3, 3))
     else:
         block = stencil_rows(A, n, 2 * c_lo, 2 * c_hi + 3)
-        p = _pstencil(rule, block)
+        p = _pstencil(rule, block, net, precision)
     I = np.arange(c_lo, c_hi + 1)[:, None, None, None]
     J = np.arange(nc)[None, :, None, None]
     a = np.arange(3)[None, None, :, None]
@@ -153,10 +167,11 @@ def prolongation_rows(A: Any, n: int, rule: str, lo: int, hi: int) -> tuple[sp.c
     return P, nc
 
 
-def distributed_pcmg(pc: Any, A: Any, options: dict[str, Any]) -> tuple[list[Any], list[str],
-                                                                       dict[str, Any]]:
+def distributed_pcmg(pc: Any, A: Any, options: dict[str, Any], net: Any = None
+                     ) -> tuple[list[Any], list[str], dict[str, Any]]:
     """Make ``pc`` PETSc's PCMG on rank-local prolongation rows of ``options["prolongation"]``
-    for the distributed 2-D grid matrix ``A`` (``n² × n²``, ``n = 2^k - 1``)."""
+    for the distributed 2-D grid matrix ``A`` (``n² × n²``, ``n = 2^k - 1``); ``net`` is the
+    network of the ``learned`` rule."""
     PETSc = petsc()
     comm = A.getComm()
     rule, cycle = options["prolongation"], options["cycle"]
@@ -180,7 +195,8 @@ def distributed_pcmg(pc: Any, A: Any, options: dict[str, Any]) -> tuple[list[Any
     level_A, level_n = A, n
     while level_n > options["coarsest"] and level_n >= 3:
         lo, hi = level_A.getOwnershipRange()
-        P_local, nc = prolongation_rows(level_A, level_n, rule, lo, hi)
+        P_local, nc = prolongation_rows(level_A, level_n, rule, lo, hi, net,
+                                        options.get("precision", "float32"))
         c_lo, c_hi = row_range(nc * nc, comm)
         P = PETSc.Mat().createAIJ(
             size=((hi - lo, level_n**2), (c_hi - c_lo, nc * nc)),

@@ -425,11 +425,12 @@ class HybridSolver(Solver):
     def _initial_guess(self, system: LinearSystem) -> np.ndarray:
         from pdesolve.train.pinn import load_pinn
 
-        model, _ = load_pinn(self.initial_checkpoint)
+        where = self.device if self.device is not None else torch.device("cpu")
+        model, _ = load_pinn(self.initial_checkpoint, map_location=where)
         dtype = next(model.parameters()).dtype
-        pts = torch.as_tensor(np.asarray(system.grid.points), dtype=dtype)
+        pts = torch.as_tensor(np.asarray(system.grid.points), dtype=dtype, device=where)
         with torch.no_grad():
-            return model(pts).double().numpy()
+            return model(pts).double().cpu().numpy()
 
     def _check_system(self, system: LinearSystem) -> None:
         grid_size(system)

@@ -213,3 +213,21 @@ def test_pinn_corrector_fixed_collocation_and_model_spec(system64, one_thread):
         PINNCorrection(sampling="grid")
     with pytest.raises(ValueError, match="'name'"):
         PINNCorrection(model={"width": 8})
+
+
+def test_initial_checkpoint_is_the_networks_values_at_the_nodes(tmp_path):
+    problem = pdesolve.get_problem("poisson", dim=2, n=15, solution="polynomial")
+    trainer = PINNTrainer(problem, model={"name": "mlp", "width": 8, "depth": 2}, steps=20,
+                          batch=64, seed=0, output_dir=tmp_path, progress=False)
+    trainer.fit()
+    system = problem.discretize()
+    grid = torch.as_tensor(np.asarray(system.grid.points), dtype=torch.float64)
+    with torch.no_grad():
+        expected = trainer.model(grid).double().numpy().ravel()
+    solver = pdesolve.solvers.get_solver("hybrid", pc="coarse_grid",
+                                         initial_checkpoint=str(tmp_path / "checkpoint.pt"),
+                                         maxiter=0)
+    result = solver.solve(system)
+    # maxiter = 0: the result is the initial guess itself, the network at the grid nodes
+    assert np.abs(expected).max() > 0
+    np.testing.assert_allclose(np.asarray(result.x).ravel(), expected, rtol=1e-12, atol=1e-14)

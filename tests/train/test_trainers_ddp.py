@@ -1,5 +1,6 @@
-"""The DCDM, prolongation and U-Net trainers under torchrun (2 processes, gloo, float64) against
-one process: the same loss curves, resumes across world sizes, a NaN on one rank ends both.
+"""The DCDM, prolongation, U-Net and PINN trainers under torchrun (2 processes, gloo, float64)
+against one process: the same loss curves, resumes across world sizes, a NaN on one rank ends
+both, an uneven global batch refused.
 
 One torchrun launch (``_ddp_trainers_worker.py``) runs every two-process scenario; the
 one-process counterparts run here.
@@ -106,3 +107,53 @@ def test_unet_two_processes_equal_one(ddp, one_thread):
     _, resumed = unet_training.train_unet(cfg, out=base / "unet_part1", resume=True, log=None)
     _same(_curve(resumed, UNET_KEYS), _curve(one, UNET_KEYS))
     assert json.loads((base / "unet_full" / "result.json").read_text())["world_size"] == 2
+
+
+PINN_KEYS = ("train_loss", "relative_l2", "residual_rms")
+
+
+def _pinn_curve(history):
+    """The logged values after step 0 (whose training loss is NaN: no step was taken yet)."""
+    return [[history[k][i] for k in PINN_KEYS] for i in range(1, len(history["step"]))]
+
+
+@pytest.mark.slow
+def test_pinn_two_processes_equal_one(ddp, tmp_path, one_thread):
+    from pdesolve.train.pinn import PINNTrainer
+
+    base, (r0, r1), worker = ddp
+    p0, p1 = r0["pinn"], r1["pinn"]
+    assert p0["per_rank_batch"] == [8, 4, 0]  # half of the interior and boundary batches
+    assert p0["parameters"] == p1["parameters"]  # every rank holds the same network
+    one = PINNTrainer(worker.pinn_problem(), **worker.PINN, **worker.PINN_FULL,
+                      output_dir=tmp_path / "one")  # fmt: skip
+    one.fit()
+    assert p0["full"]["phase"] == one.history["phase"]  # adam, lbfgs and bfgs phases
+    assert p0["full"]["points"] == one.history["points"] == [16] * 4 + [18] * 7  # refinement
+    _same(_pinn_curve(p0["full"]), _pinn_curve(one.history))
+    assert p0["weights"]["boundary"] == pytest.approx(one.weights["boundary"], rel=REL)
+    assert p0["full"]["world_size"] == [2] * 11 and one.history["world_size"] == [1] * 11
+    # resumed two-process run = uninterrupted one (bit for bit: same ranks, same order)
+    assert _pinn_curve(p0["resumed"]) == _pinn_curve(p0["full"])
+    # one process resumes the two-process checkpoint taken after 4 Adam steps
+    resumed = PINNTrainer(worker.pinn_problem(), **worker.PINN, **worker.PINN_FULL,
+                          output_dir=base / "pinn" / "part1", resume=True)  # fmt: skip
+    resumed.fit()
+    _same(_pinn_curve(resumed.history), _pinn_curve(one.history))
+    assert resumed.history["world_size"] == [2] * 5 + [1] * 6
+    summary = json.loads((base / "pinn" / "full" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["step"] == 10
+
+
+@pytest.mark.slow
+def test_pinn_uneven_batch_and_cli_under_torchrun(ddp):
+    base, (r0, r1), _ = ddp
+    expect = "boundary_batch=9 not a multiple of 2"
+    assert expect in r0["pinn"]["odd_batch"] and r1["pinn"]["odd_batch"] == r0["pinn"]["odd_batch"]
+    assert r0["pinn"]["cli"]["world_size"] == 2
+    result = json.loads((base / "pinn" / "cli" / "result.json").read_text())
+    assert result["sizes"]["world_size"] == 2 and result["steps"] == 4
+    # rank 0 alone wrote the run folder (no second result, no scratch files)
+    assert sorted(p.name for p in (base / "pinn" / "cli").iterdir()) == [
+        "checkpoint.pt", "config.yaml", "metrics.csv", "result.json", "solution.vtu",
+        "summary.json", "training.png"]  # fmt: skip

@@ -132,9 +132,9 @@ def load_pinn(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[PINN,
     ckpt = load_checkpoint(path, map_location="cpu" if device is not None else map_location)
     cfg = ckpt["config"]
     problem = get_problem(cfg["problem"]["name"], **cfg["problem"]["params"])
-    model = build_pinn(problem, cfg)
+    # in the trained precision before the weights go in (float32 parameters would round them)
+    model = build_pinn(problem, cfg).to(DTYPES[cfg["dtype"]])
     model.network.load_state_dict(ckpt["model"])
-    model = model.to(DTYPES[cfg["dtype"]])
     if device is not None:  # the rebuilt model lives where the caller mapped the checkpoint
         model = model.to(device)
     return model.eval(), problem

@@ -18,6 +18,7 @@ from pdesolve.nn.checkpoint import capture_rng, load_checkpoint, restore_rng, sa
 from pdesolve.problems.base import gradient
 from pdesolve.problems.geometry import has_boundary_lift
 from pdesolve.train.collocation import CollocationSampler
+from pdesolve.train.distributed import DistributedContext
 from pdesolve.train.optimizers import make_optimizer, take_step
 from pdesolve.train.pinn import callbacks
 from pdesolve.train.pinn.config import (
@@ -40,7 +41,7 @@ from pdesolve.train.pinn.residuals import jet_residual
 __all__ = ["HISTORY_KEYS", "PINNTrainer", "TrainingDivergedError"]
 
 HISTORY_KEYS = ("step", "phase", "train_loss", "residual_rms", "relative_l2", "eigenvalue", "lr",
-                "time", "points", "parameter_error", "causal_min_weight")  # fmt: skip
+                "time", "points", "parameter_error", "causal_min_weight", "world_size")  # fmt: skip
 ADAPTIVE = ("none", "annealing")
 # options a resumed run may change (budgets and what is only measured or printed)
 RESUMABLE = {"steps", "lbfgs_steps", "bfgs_steps", "test_points", "test_grid", "reference",
@@ -137,7 +138,16 @@ class PINNTrainer:
     init_from : path, optional
         Transfer learning: start from the network weights of a checkpoint (same model config).
     callback : callable, optional
-        Called as ``callback(trainer)`` after every logged step (step 0 included).
+        Called as ``callback(trainer)`` after every logged step (step 0 included), on every
+        rank under torchrun (``trainer.dist.is_main`` tells rank 0).
+
+    Under ``torchrun`` the trainer is data-parallel by itself (:attr:`dist`, a
+    :class:`~pdesolve.train.distributed.DistributedContext`): every rank draws the same global
+    batches and evaluates its part of each, the loss and gradients are averaged over the ranks
+    in every phase, and rank 0 alone writes the output folder (rank 0's ``output_dir`` and
+    ``resume`` count). The global batch sizes must divide by the world size; CurveBall, the
+    Rayleigh-quotient loss and causal weighting are refused there. Checkpoints resume at any
+    world size.
     """
 
     def __init__(
@@ -271,6 +281,14 @@ class PINNTrainer:
                            "parameter_init": dict(parameter_init or {})})  # fmt: skip
         self.config: dict[str, Any] = plain(config)
         self.device = device_of(device)
+        #: the data-parallel context (one process without torchrun; see the class docstring)
+        self.dist = (DistributedContext.from_environment(self.device)
+                     if os.environ.get("WORLD_SIZE", "1") != "1"
+                     else DistributedContext(device=self.device))
+        if self.dist.is_distributed:
+            self.device = self.dist.device
+            _check_data_parallel(self.config, self.dist.world_size, self.time_dependent)
+            output_dir, resume = self.dist.broadcast_object((output_dir, resume))  # rank 0's
         self.dtype = DTYPES[dtype]
         self.rtol, self.atol = float(rtol), float(atol)
         self.output_dir = Path(output_dir) if output_dir is not None else None
@@ -502,14 +520,21 @@ class PINNTrainer:
         x0 = None
         if self.points.n_initial:
             x0 = self._to(self.problem.domain.sample_initial(self.points.n_initial, gen))
-        return self._to(xi), xb, x0
+        return self._part(self._to(xi)), self._part(xb), self._part(x0)
 
     def _batch(self) -> tuple[Tensor, Tensor | None, Tensor | None]:
         xi = self._to(self.points.interior())
         xb = self.points.boundary()
         x0 = self.points.initial()
-        return xi, (self._to(xb) if xb is not None else None), \
-            (self._to(x0) if x0 is not None else None)
+        return self._part(xi), self._part(self._to(xb) if xb is not None else None), \
+            self._part(self._to(x0) if x0 is not None else None)
+
+    def _part(self, x: Tensor | None) -> Tensor | None:
+        """This rank's contiguous part of a global batch (all of it for one process): every
+        rank draws the same global batch from the same generator state and keeps its part."""
+        if x is None or not self.dist.is_distributed:
+            return x
+        return x[self.dist.shard(x.shape[0])]
 
     # losses ----------------------------------------------------------------------------------
     def loss_terms(self, xi: Tensor, xb: Tensor | None,
@@ -565,8 +590,9 @@ class PINNTrainer:
         for i, (_, r, _) in enumerate(terms):
             loss = causal(r) if (i == 0 and causal is not None) else torch.mean(r**2)
             g = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-            grads.append(torch.cat([(v if v is not None else torch.zeros_like(p)).reshape(-1)
-                                    for v, p in zip(g, params, strict=True)]).abs())
+            flat = torch.cat([(v if v is not None else torch.zeros_like(p)).reshape(-1)
+                              for v, p in zip(g, params, strict=True)])
+            grads.append(self.dist.all_reduce_mean(flat).abs())  # the global batch's gradient
         top = float(grads[0].max())
         for (name, _, _), g in zip(terms[1:], grads[1:], strict=True):
             mean = float(g.mean())
@@ -645,6 +671,7 @@ class PINNTrainer:
         errors = self.parameter_errors()
         h["parameter_error"].append(max(errors.values()) if errors else float("nan"))
         h["causal_min_weight"].append(self._causal_min)
+        h["world_size"].append(self.dist.world_size)
         h["loss_weights"].append(dict(self.weights))
         if self.callback is not None:
             self.callback(self)
@@ -674,7 +701,8 @@ class PINNTrainer:
             self._log(self.optimizer_cfg["name"], float("nan"))
         threshold = max(self.rtol * self.f_rms, self.atol)
         last_good: str | None = None
-        bar = callbacks.progress_bar(self.total_steps, self.step, self.progress)
+        bar = callbacks.progress_bar(self.total_steps, self.step,
+                                     self.progress if self.dist.is_main else False)
         fixed = None
         rar, adaptive = cfg.get("rar"), cfg.get("adaptive_weights", "none") != "none"
         try:
@@ -728,11 +756,15 @@ class PINNTrainer:
             self._log(self.history["phase"][-1], float("nan"))
         if self.output_dir is not None:
             self.save()
-            self.write_outputs()
+            if self.dist.is_main:
+                self.write_outputs()
+        self.dist.barrier()  # rank 0's files are complete when fit returns on any rank
         return self.history
 
     def _take_step(self, optimizer: torch.optim.Optimizer, xi: Tensor, xb: Tensor | None,
                    x0: Tensor | None) -> float:
+        if self.dist.is_distributed:
+            return self._take_distributed_step(optimizer, xi, xb, x0)
         def closure_loss() -> tuple[Tensor, Tensor]:
             return self.predict_and_loss(xi, xb, x0)
 
@@ -746,12 +778,41 @@ class PINNTrainer:
             return float(optimizer.step(closure))
         return take_step(optimizer, closure_loss)
 
+    def _take_distributed_step(self, optimizer: torch.optim.Optimizer, xi: Tensor,
+                               xb: Tensor | None, x0: Tensor | None) -> float:
+        """One step on this rank's part of the batch; the loss and the gradients are averaged
+        over the ranks (those of the global batch), so every rank takes the same step."""
+        params = list(self._trainable().parameters())
+        what = f"at step {self.step + 1}"
+
+        def closure() -> Tensor:
+            optimizer.zero_grad()
+            loss = self.predict_and_loss(xi, xb, x0)[1]
+            total = self.dist.all_reduce_mean(loss.detach().clone())
+            if not bool(torch.isfinite(total)):  # the same verdict on every rank
+                raise FloatingPointError(f"non-finite loss ({float(total)}); no step taken")
+            loss.backward()
+            self.dist.average_gradients(params, what)
+            return total
+
+        if isinstance(optimizer, BFGS | torch.optim.LBFGS):
+            return float(torch.as_tensor(optimizer.step(closure)).detach())
+        loss = closure()
+        optimizer.step()
+        return float(loss)
+
     # checkpoints -----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike | None = None) -> str:
-        """Write a checkpoint (default ``output_dir/checkpoint.pt``); returns its path."""
+        """Write a checkpoint (default ``output_dir/checkpoint.pt``); returns its path.
+
+        Under torchrun only rank 0 writes (every rank holds the same state); the others
+        return the path.
+        """
         path = Path(path) if path is not None else self.checkpoint_path
         if path is None:
             raise ValueError("no checkpoint path: give output_dir or a path")
+        if not self.dist.is_main:
+            return str(path)
         save_checkpoint(
             path, step=self.step, config=self.config, model=self.model.network,
             optimizer=self.optimizer, scheduler=self.scheduler,
@@ -817,6 +878,7 @@ class PINNTrainer:
             "relative_l2": _finite(h["relative_l2"][-1]),
             "residual_rms": _finite(h["residual_rms"][-1]),
             "train_time": self.elapsed, "train_cpu_time": self.cpu_elapsed,
+            "world_size": self.dist.world_size,
             "constraint": self.constraint,
             "initial_constraint": self.initial_constraint, "derivatives": self.derivatives,
             "parameters": sum(p.numel() for p in self.model.parameters()),
@@ -886,6 +948,32 @@ def _check_periodic_initial(problem: Any, periodic: tuple[bool, ...], lo: list[f
             raise ValueError(f"problem {problem.name!r} is periodic along axis {axis} but its "
                              f"initial condition is not (values at x={lo[axis]} and "
                              f"x={hi[axis]} differ by {gap:.3e})")
+
+
+def _check_data_parallel(cfg: Mapping[str, Any], world: int, time_dependent: bool) -> None:
+    """A clear error before any work when a run cannot be split over ``world`` processes."""
+    if cfg["optimizer"]["name"] == "curveball":
+        raise ValueError("curveball under torchrun is not supported: its Gauss-Newton products "
+                         "need every prediction of the batch on one process; use adam or sgd")
+    if cfg["loss"] == "rayleigh":
+        raise ValueError("the Rayleigh-quotient loss (a ratio of batch means) is not split over "
+                         "processes; train eigenvalue problems with one process")
+    if cfg.get("causal"):
+        raise ValueError("causal weighting couples the residuals of the whole batch (weights "
+                         "from the earlier time slabs); train it with one process")
+    sizes = {"batch": cfg["batch"]}
+    if cfg["constraint"] == "soft":
+        sizes["boundary_batch"] = cfg["boundary_batch"]
+    if time_dependent and cfg.get("initial_constraint") == "soft":
+        sizes["initial_batch"] = cfg["initial_batch"]
+    if cfg.get("rar"):
+        sizes["rar points"] = cfg["rar"]["points"]
+    bad = {k: v for k, v in sizes.items() if v % world}
+    if bad:
+        listed = ", ".join(f"{k}={v}" for k, v in bad.items())
+        raise ValueError(f"the global batch is split evenly over the {world} processes: "
+                         f"{listed} not a multiple of {world}; choose multiples of {world} "
+                         "(the global batch, not the per-process one, is what a run fixes)")
 
 
 def _check_causal(causal: Mapping[str, Any] | None, time_dependent: bool) -> dict | None:
