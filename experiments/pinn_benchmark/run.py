@@ -2,10 +2,11 @@
 
 For every problem, activation (tanh, sin, RAF) and optimiser schedule (Adam alone; Adam for half
 the budget, then self-scaled BFGS on a fixed batch for the other half) one seeded run is trained
-for a fixed CPU-time budget (``--budget`` seconds of training time, one torch thread); the
-relative L2 error is measured on the problem's fixed test grid (time-dependent problems) or a
-seeded test set, against its exact solution or its own classical reference (Fourier spectral
-ETDRK4 for Burgers and Allen–Cahn, P1 FEM for the shape domain).
+for a fixed CPU-time budget (``--budget`` CPU seconds of training steps, measured with the
+process's CPU time, one torch thread; wall seconds are reported beside them); the relative L2
+error is measured on the problem's fixed test grid (time-dependent problems) or a seeded test
+set, against its exact solution or its own classical reference (Fourier spectral ETDRK4 for
+Burgers and Allen–Cahn, P1 FEM for the shape domain).
 
 Writes ``results/cells.csv``, ``results/cells.md`` (one row per run) and one ``metrics.csv``,
 ``training.png`` and ``solution.png`` per run under ``results/runs/<problem>_<act>_<opt>/``.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import shutil
 import time
@@ -38,11 +40,11 @@ PROBLEMS = {
                    {"batch": 2000, "sampling": "uniform", "fourier_modes": 4,
                     "causal": {"segments": 32, "epsilon": 1.0}, "test_grid": [201, 101]}),
     "heat2d": ({"dim": 2}, {"width": 32, "depth": 3},
-               {"batch": 2000, "sampling": "uniform", "boundary_batch": 500,
+               {"batch": 2000, "sampling": "uniform", "constraint": "hard",
                 "test_grid": [33, 11]}),
-    "poisson_holes": ({}, {"width": 32, "depth": 4},
-                      {"batch": 2000, "sampling": "uniform", "boundary_batch": 800,
-                       "boundary_weight": 10.0, "test_points": 10_000}),
+    "poisson_holes": ({"mesh_size": 0.005}, {"width": 32, "depth": 4},
+                      {"batch": 2000, "sampling": "uniform", "constraint": "hard",
+                       "test_points": 10_000}),
 }  # fmt: skip
 NAMES = {"heat2d": "heat"}
 ACTIVATIONS = ("tanh", "sin", "raf")
@@ -50,52 +52,62 @@ SCHEDULES = ("adam", "adam+ssbfgs")
 
 
 class Budget:
-    """A callback that ends the Adam phase (or the run) once the training time is spent."""
+    """A callback that ends the Adam phase (or the run) once the training CPU time is spent
+    (``trainer.cpu_elapsed``: the process's CPU seconds inside training steps, so that the
+    budget does not depend on how loaded the shared machine is)."""
 
-    def __init__(self, seconds: float, quasi_newton: bool) -> None:
+    def __init__(self, seconds: float, quasi_newton: bool, adam_fraction: float = 0.5) -> None:
         self.seconds, self.quasi_newton = seconds, quasi_newton
+        self.adam_part = seconds * adam_fraction if quasi_newton else seconds
 
     def __call__(self, trainer: PINNTrainer) -> None:
         cfg = trainer.config
-        adam_part = self.seconds / 2 if self.quasi_newton else self.seconds
-        if trainer.step < cfg["steps"] and trainer.elapsed >= adam_part:
-            self.adam_steps = trainer.step
+        if trainer.step < cfg["steps"] and trainer.cpu_elapsed >= self.adam_part:
             cfg["steps"] = trainer.step  # switch to the quasi-Newton phase (or finish)
             if not self.quasi_newton:
                 trainer.reason = "time"
-        elif trainer.elapsed >= self.seconds:
+        elif trainer.cpu_elapsed >= self.seconds:
             trainer.reason = "time"
 
 
 def run_cell(name: str, activation: str, schedule: str, budget: float, out: Path,
-             seed: int = 0) -> dict:
+             seed: int = 0, adam_fraction: float = 0.5, log_every: int = 5,
+             rar: dict | None = None) -> dict:
     params, net, opts = PROBLEMS[name]
+    if rar:
+        opts = {**opts, "rar": rar}
     problem = pdesolve.get_problem(NAMES.get(name, name), **params)
     quasi_newton = schedule != "adam"
     model = {"name": "mlp", "activation": activation, **net}
     if activation == "raf":
         model["activation_options"] = {"gaussian_width": 0.5}
-    stop = Budget(budget, quasi_newton)
-    folder = out / f"{name}_{activation}_{schedule}"
+    stop = Budget(budget, quasi_newton, adam_fraction)
+    folder = out / f"{name}_{activation}_{schedule}" if seed == 0 else \
+        out / f"{name}_{activation}_{schedule}_seed{seed}"
     if folder.exists():
         shutil.rmtree(folder)
     t0 = time.perf_counter()
     trainer = PINNTrainer(problem, model=model, optimizer={"name": "adam", "lr": 1e-3},
-                          steps=10**6, bfgs_steps=10**6 if quasi_newton else 0,
-                          bfgs_options={"variant": "ssbfgs"}, log_every=5, seed=seed,
+                          steps=10**7, bfgs_steps=10**7 if quasi_newton else 0,
+                          bfgs_options={"variant": "ssbfgs"}, log_every=log_every, seed=seed,
                           progress=False, callback=stop, output_dir=folder,
                           monitor_points=500, **opts)  # fmt: skip
     setup = time.perf_counter() - t0
+    load = os.getloadavg()[0]
     trainer.fit()
+    h = trainer.history
     adam_steps = min(trainer.config["steps"], trainer.step)
+    # the history's wall clock at the end of the Adam phase, for the Adam step rate
+    i = next((k for k, s in enumerate(h["step"]) if s >= adam_steps), len(h["step"]) - 1)
     row = {
-        "problem": name, "activation": activation, "optimiser": schedule,
-        "relative_l2": trainer.relative_l2(), "train_s": round(trainer.elapsed, 1),
-        "adam_steps": adam_steps, "qn_steps": trainer.step - adam_steps,
-        "adam_steps_per_s": round(adam_steps / max(trainer.history["time"][
-            next((i for i, s in enumerate(trainer.history["step"]) if s >= adam_steps),
-                 -1)], 1e-9), 1),
-        "setup_s": round(setup, 1), "against": trainer.summary()["error_against"],
+        "problem": name, "activation": activation, "optimiser": schedule, "seed": seed,
+        "rar": "{every}/{candidates}/{points}".format(**rar) if rar else "none",
+        "relative_l2": trainer.relative_l2(), "train_cpu_s": round(trainer.cpu_elapsed, 1),
+        "train_wall_s": round(trainer.elapsed, 1), "adam_steps": adam_steps,
+        "qn_steps": trainer.step - adam_steps,
+        "adam_steps_per_wall_s": round(adam_steps / max(h["time"][i], 1e-9), 1),
+        "load_avg": round(0.5 * (load + os.getloadavg()[0]), 1), "setup_s": round(setup, 1),
+        "against": trainer.summary()["error_against"],
     }  # fmt: skip
     print(json.dumps(row), flush=True)
     return row
@@ -103,12 +115,30 @@ def run_cell(name: str, activation: str, schedule: str, budget: float, out: Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=60.0, help="training seconds per run")
+    parser.add_argument("--budget", type=float, default=60.0,
+                        help="CPU seconds of training steps per run")
+    parser.add_argument("--adam-fraction", type=float, default=0.5,
+                        help="share of the budget for Adam before the quasi-Newton phase")
+    parser.add_argument("--log-every", type=int, default=5,
+                        help="steps between evaluations (and budget checks)")
+    parser.add_argument("--rar", type=int, nargs=3, metavar=("EVERY", "CANDIDATES", "POINTS"),
+                        help="residual-based refinement during Adam (the points join the "
+                             "quasi-Newton batch too)")
     parser.add_argument("--problems", nargs="*", default=list(PROBLEMS))
     parser.add_argument("--activations", nargs="*", default=list(ACTIVATIONS))
     parser.add_argument("--schedules", nargs="*", default=list(SCHEDULES))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--tag", default="cells")
     args = parser.parse_args()
+    for what, given, known in (("problem", args.problems, PROBLEMS),
+                               ("activation", args.activations, ACTIVATIONS),
+                               ("schedule", args.schedules, SCHEDULES)):  # fmt: skip
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            parser.error(f"unknown {what} {unknown}; known: {', '.join(known)}")
+    if not args.budget > 0 or not 0 < args.adam_fraction <= 1:
+        parser.error("need --budget > 0 and 0 < --adam-fraction <= 1")
+    rar = dict(zip(("every", "candidates", "points"), args.rar, strict=True)) if args.rar else None
     torch.set_num_threads(1)
     results = HERE / "results"
     runs = results / ("runs" if args.tag == "cells" else f"runs_{args.tag}")
@@ -117,13 +147,17 @@ def main() -> None:
     for name in args.problems:
         for activation in args.activations:
             for schedule in args.schedules:
-                rows.append(run_cell(name, activation, schedule, args.budget, runs))
-                with (results / f"{args.tag}.csv").open("w", newline="") as fh:
-                    writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                    writer.writeheader()
-                    writer.writerows(rows)
+                for seed in args.seeds:
+                    rows.append(run_cell(name, activation, schedule, args.budget, runs, seed,
+                                         args.adam_fraction, args.log_every, rar))
+                    with (results / f"{args.tag}.csv").open("w", newline="") as fh:
+                        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                        writer.writeheader()
+                        writer.writerows(rows)
     machine = (f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one "
-               f"thread, budget {args.budget:g} s of training time per run")
+               f"thread, budget {args.budget:g} CPU s of training steps per run (Adam share "
+               f"{args.adam_fraction:g} before the quasi-Newton phase); shared 2-core machine, "
+               "load average per run in load_avg")
     (results / f"{args.tag}.md").write_text(f"Machine: {machine}\n\n" + markdown_table(rows))
 
 

@@ -12,6 +12,11 @@ sampling, float64 torch points) that also knows
 - ``contains(x)`` (numpy in, boolean array out, the boundary counts as inside) and
   ``bounding_box``.
 
+:func:`boundary_lift` extends Dirichlet data ``g`` from the boundary of a rectangle or disk,
+minus any number of disks, to a smooth function on the whole shape (transfinite interpolation:
+each boundary part's data extended by projection, blended with weights built from the parts'
+distance functions); with it, ``u = lift(x) + distance(x) · N(x)`` meets non-zero data exactly.
+
 Interior points are drawn by rejection from the bounding box; boundary points are drawn
 uniformly on the primitives' boundaries (by arc length / area) and only the parts that bound the
 combined shape are kept, so a square minus a disk gets points on the outer edges and on the
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -132,6 +137,14 @@ class Shape(Domain):
                 batch = min(int(1.2 * (n - count) / rate) + _BATCH_MIN, 1 << 20)
         return torch.cat(kept)[:n]
 
+    def _lift_pieces(self, hole: bool) -> list[tuple[Callable[[Tensor], Tensor], Extension]]:
+        """The boundary parts of the shape for :func:`boundary_lift`: ``(phi, extend)`` pairs
+        (``phi`` smooth, zero on the part, positive in the domain; ``extend(g, x)`` a smooth
+        function equal to ``g`` on the part). ``hole``: the shape is cut out of another one."""
+        raise ValueError(f"{self!r}: no smooth boundary lift for this shape "
+                         f"({'as a hole' if hole else 'as the outer shape'}); supported: a "
+                         "rectangle or disk minus disks")
+
     # combination ----------------------------------------------------------------------------
     def __or__(self, other: Shape) -> Union:
         return Union(self, other)
@@ -178,6 +191,37 @@ class Rectangle(Shape):
         positive inside and zero exactly on the faces."""
         lo, hi = torch.as_tensor(self.lo), torch.as_tensor(self.hi)
         return torch.prod((x - lo) * (hi - x) / (hi - lo), dim=1)
+
+    def _lift_pieces(self, hole: bool) -> list[tuple[Callable[[Tensor], Tensor], Extension]]:
+        if hole:
+            return super()._lift_pieces(hole)
+        return [(self._face_distance, self._coons)]
+
+    def _face_distance(self, x: Tensor) -> Tensor:
+        """``distance`` scaled to unit normal slope at the middle of every face: a polynomial,
+        so smooth also at the corners (where an exact or R-function distance is not)."""
+        length = self.hi - self.lo
+        scale = float(np.max([np.prod(np.delete(length, i) / 4) for i in range(self.dim)]))
+        return self.distance(x[:, : self.dim]) / scale
+
+    def _coons(self, g: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        """The Boolean sum of linear interpolation along every axis (Coons patch): uses ``g``
+        on the faces only, equals it there and is as smooth as ``g``; columns of ``x`` beyond
+        the box's dimension (time) pass through."""
+        lo, hi = torch.as_tensor(self.lo, dtype=x.dtype), torch.as_tensor(self.hi, dtype=x.dtype)
+        s = (x[:, : self.dim] - lo) / (hi - lo)
+        out = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        for subset in range(1, 1 << self.dim):  # P = 1 - Π_a (1 - P_a), expanded
+            axes = [a for a in range(self.dim) if subset >> a & 1]
+            sign = 1.0 if len(axes) % 2 else -1.0
+            for corner in range(1 << len(axes)):
+                y, weight = x.clone(), torch.ones_like(out)
+                for j, a in enumerate(axes):
+                    upper = corner >> j & 1
+                    y[:, a] = hi[a] if upper else lo[a]
+                    weight = weight * (s[:, a] if upper else 1.0 - s[:, a])
+                out = out + sign * weight * g(y).reshape(-1)
+        return out
 
     def _face_areas(self) -> np.ndarray:
         length = self.hi - self.lo
@@ -247,6 +291,22 @@ class Disk(Shape):
         r2 = ((x - torch.as_tensor(self.center)) ** 2).sum(dim=1)
         return (self.radius**2 - r2) / (2 * self.radius)
 
+    def _lift_pieces(self, hole: bool) -> list[tuple[Callable[[Tensor], Tensor], Extension]]:
+        # exact distances to the sphere (smooth away from the centre): their second
+        # derivatives are O(1/r), not O(1/r) times the blend's inverse distances
+        c = torch.as_tensor(self.center)
+        if hole:
+            return [(lambda x: (x - c.to(x.dtype)).norm(dim=1) - self.radius, self._radial)]
+        return [(lambda x: self.radius - (x - c.to(x.dtype)).norm(dim=1), self._radial)]
+
+    def _radial(self, g: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        """``g`` at the radial projection onto the sphere (smooth away from the centre)."""
+        c = torch.as_tensor(self.center, dtype=x.dtype)
+        v = x[:, : self.dim] - c
+        y = x.clone()
+        y[:, : self.dim] = c + self.radius * v / v.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        return g(y).reshape(-1)
+
     @property
     def _raw_boundary_measure(self) -> float:
         d = self.dim
@@ -297,6 +357,11 @@ class Union(_Combination):
     def distance(self, x: Tensor) -> Tensor:
         return _r_or(self.a.distance(x), self.b.distance(x))
 
+    def _lift_pieces(self, hole: bool) -> list[tuple[Callable[[Tensor], Tensor], Extension]]:
+        if not hole:
+            return super()._lift_pieces(hole)
+        return self.a._lift_pieces(True) + self.b._lift_pieces(True)
+
 
 class Difference(_Combination):
     """Points in ``a`` that are not inside ``b`` (also ``a - b``); ``b``'s boundary bounds it."""
@@ -314,5 +379,56 @@ class Difference(_Combination):
     def distance(self, x: Tensor) -> Tensor:
         return _r_and(self.a.distance(x), -self.b.distance(x))
 
+    def _lift_pieces(self, hole: bool) -> list[tuple[Callable[[Tensor], Tensor], Extension]]:
+        if hole:
+            return super()._lift_pieces(hole)
+        return self.a._lift_pieces(False) + self.b._lift_pieces(True)
 
-__all__ = ["Difference", "Disk", "Interval", "Rectangle", "Shape", "Union"]
+
+def has_boundary_lift(shape: object) -> bool:
+    """Whether :func:`boundary_lift` supports ``shape``."""
+    if not isinstance(shape, Shape):
+        return False
+    try:
+        shape._lift_pieces(False)
+    except ValueError:
+        return False
+    return True
+
+
+def boundary_lift(shape: Shape, g: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """A smooth extension of the Dirichlet data ``g`` into ``shape``, evaluated at ``x``.
+
+    Transfinite interpolation over the boundary parts ``i`` (the outer rectangle or disk, each
+    hole): ``lift = Σ_i w_i E_i g`` with ``w_i = Π_{j≠i} φ_j / Σ_k Π_{j≠k} φ_j``, where ``φ_i``
+    is the part's smooth distance and ``E_i g`` extends ``g`` from that part alone (Coons patch
+    of the rectangle's faces, radial projection onto a circle). ``g`` is only ever evaluated on
+    the boundary, so the lift carries no information from inside the domain. Columns of ``x``
+    beyond ``shape.dim`` (time) pass through to ``g``.
+
+    >>> import torch
+    >>> plate = Rectangle((0, 0), (1, 1)) - Disk((0.5, 0.5), 0.2)
+    >>> g = lambda p: (p[:, :2] - 0.5).norm(dim=1) < 0.3  # 1 on the circle, 0 on the square
+    >>> x = torch.tensor([[0.7, 0.5], [0.0, 0.3], [0.8, 0.5]], dtype=torch.float64)
+    >>> boundary_lift(plate, lambda p: g(p).double(), x).round(decimals=6).tolist()
+    [1.0, 0.0, 0.615385]
+    """
+    pieces = shape._lift_pieces(False)
+    values = [extend(g, x) for _, extend in pieces]
+    if len(pieces) == 1:
+        return values[0]
+    space = x[:, : shape.dim]
+    phi = torch.stack([d(space).reshape(-1) for d, _ in pieces], dim=1)
+    ones = torch.ones_like(phi[:, :1])
+    before = torch.cumprod(torch.cat([ones, phi[:, :-1]], dim=1), dim=1)
+    after = torch.cumprod(torch.cat([ones, phi.flip(1)[:, :-1]], dim=1), dim=1).flip(1)
+    others = before * after  # Π_{j≠i} φ_j
+    weights = others / others.sum(dim=1, keepdim=True).clamp_min(1e-300)
+    return (weights * torch.stack(values, dim=1)).sum(dim=1)
+
+
+Extension = Callable[[Callable[[Tensor], Tensor], Tensor], Tensor]
+
+
+__all__ = ["Difference", "Disk", "Interval", "Rectangle", "Shape", "Union", "boundary_lift",
+           "has_boundary_lift"]

@@ -315,3 +315,37 @@ def test_throughput_benchmark_names_the_deepxde_install_when_missing(monkeypatch
     monkeypatch.setitem(sys.modules, "deepxde", None)  # import deepxde -> ImportError
     with pytest.raises(RuntimeError, match=r"pip install --no-deps --target .*deepxde"):
         module.import_deepxde()
+
+
+@pytest.mark.parametrize("case", ["laplace", "manufactured"])
+def test_hard_constraint_with_a_lift_meets_nonzero_data_on_a_shape_domain(case):
+    problem = pdesolve.get_problem("poisson_holes", case=case, mesh_size=0.1)
+    trainer = PINNTrainer(problem, steps=2, constraint="hard", **{**SMALL, "test_points": 200})
+    assert trainer.constraint == "hard" and trainer.derivatives == "forward"
+    trainer.fit()
+    xb = problem.domain.sample_boundary(300, torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(trainer.evaluate(xb), problem.boundary_value(xb).numpy(),
+                               atol=1e-12)  # fmt: skip
+    # the forward-mode Laplacian of lift + D N equals the nested-autograd one
+    x = problem.domain.sample_interior(20, torch.Generator().manual_seed(2))
+    u, _, lap = trainer.model.jet(x)
+    torch.testing.assert_close(u, trainer.model(x))
+    xg = x.clone().requires_grad_(True)
+    with torch.enable_grad():
+        nested = pdesolve.problems.base.laplacian(trainer.model(xg), xg)
+    torch.testing.assert_close(lap, nested.detach(), rtol=1e-9, atol=1e-9)
+    assert trainer.cpu_elapsed > 0 and trainer.summary()["train_cpu_time"] == trainer.cpu_elapsed
+
+
+def test_hard_boundary_and_initial_data_of_the_2d_heat_problem_are_exact():
+    problem = pdesolve.get_problem("heat", dim=2)
+    trainer = PINNTrainer(problem, steps=2, constraint="hard", test_grid=(5, 3),
+                          **{k: v for k, v in SMALL.items() if k != "test_points"})  # fmt: skip
+    trainer.fit()
+    gen = torch.Generator().manual_seed(0)
+    xb = problem.domain.sample_boundary(200, gen)
+    np.testing.assert_allclose(trainer.evaluate(xb), problem.boundary_value(xb).numpy(),
+                               atol=1e-12)  # fmt: skip
+    x0 = problem.domain.sample_initial(200, gen)
+    np.testing.assert_allclose(trainer.evaluate(x0), problem.initial_value(x0[:, :-1]).numpy(),
+                               atol=1e-12)  # fmt: skip

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from pdesolve.problems.geometry import Difference, Disk, Interval, Rectangle, Union
+from pdesolve.problems.geometry import (
+    Difference,
+    Disk,
+    Interval,
+    Rectangle,
+    Union,
+    boundary_lift,
+    has_boundary_lift,
+)
 
 
 def _gen(seed=0):
@@ -95,3 +103,47 @@ def test_bad_shapes():
         Disk((0, 0), 1).contains(np.zeros((3, 3)))
     with pytest.raises(RuntimeError, match="almost empty"):
         (Disk((0, 0), 1) - Rectangle((-2, -2), (2, 2))).sample_interior(10, _gen())
+
+
+def _smooth_data(x):
+    return torch.sin(2 * x[:, 0]) * torch.exp(x[:, 1]) + x[:, -1]  # time (last column) too
+
+
+def test_boundary_lift_meets_the_data_and_is_smooth_inside():
+    plate = Rectangle((-0.5, -0.5), (0.5, 0.5)) - Disk((0.2, 0.2), 0.1) - Disk((-0.2, 0.1), 0.15)
+    gen = torch.Generator().manual_seed(0)
+    xb = plate.sample_boundary(400, gen)
+    corners = torch.tensor([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]],
+                           dtype=torch.float64)  # fmt: skip
+    xb = torch.cat([xb, corners])
+    np.testing.assert_allclose(boundary_lift(plate, _smooth_data, xb), _smooth_data(xb),
+                               atol=1e-12)  # fmt: skip
+    xi = plate.sample_interior(400, gen).requires_grad_(True)
+    lift = boundary_lift(plate, _smooth_data, xi)
+    (grad,) = torch.autograd.grad(lift.sum(), xi, create_graph=True)
+    second = torch.autograd.grad(grad[:, 0].sum(), xi)[0]
+    assert torch.isfinite(second).all() and float(second.abs().max()) < 1e3
+    # space-time points: the time column passes through to the data
+    xt = torch.cat([xb, torch.full((xb.shape[0], 1), 0.7, dtype=torch.float64)], 1)
+    np.testing.assert_allclose(boundary_lift(plate, _smooth_data, xt), _smooth_data(xt),
+                               atol=1e-12)  # fmt: skip
+
+
+def test_coons_patch_reproduces_bilinear_data_and_needs_only_boundary_values():
+    box = Rectangle((0, 0), (2, 1))
+    x = box.sample_interior(50, torch.Generator().manual_seed(1))
+    bilinear = lambda p: 1 + p[:, 0] - 3 * p[:, 1] + 0.5 * p[:, 0] * p[:, 1]  # noqa: E731
+    np.testing.assert_allclose(boundary_lift(box, bilinear, x), bilinear(x), atol=1e-13)
+    seen = []
+    boundary_lift(box, lambda p: seen.append(p) or p[:, 0], x)
+    on_faces = torch.cat(seen)
+    assert float(box.signed_distance(on_faces).abs().max()) < 1e-14  # g never read inside
+
+
+def test_boundary_lift_refuses_unsupported_shapes():
+    assert has_boundary_lift(Rectangle((0, 0), (1, 1)) - Disk((0.5, 0.5), 0.1))
+    assert not has_boundary_lift(Rectangle((0, 0), (1, 1)) - Rectangle((0.4, 0.4), (0.6, 0.6)))
+    assert not has_boundary_lift(Rectangle((0, 0), (1, 1)) | Disk((1, 1), 0.5))
+    with pytest.raises(ValueError, match="no smooth boundary lift"):
+        boundary_lift(Rectangle((0, 0), (1, 1)) - Rectangle((0.4, 0.4), (0.6, 0.6)),
+                      _smooth_data, torch.zeros(1, 2, dtype=torch.float64))  # fmt: skip

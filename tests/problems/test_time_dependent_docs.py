@@ -10,7 +10,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "time_dependent.md"
 
 def test_time_dependent_examples_run(one_thread):
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     namespace: dict = {}
     for block in blocks:
         out = io.StringIO()

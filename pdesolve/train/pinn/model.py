@@ -19,10 +19,11 @@ from torch import Tensor
 
 from pdesolve.nn.checkpoint import check_device, load_checkpoint, target_device
 from pdesolve.nn.mlp import make_model
+from pdesolve.problems.geometry import boundary_lift, has_boundary_lift
 from pdesolve.train.pinn.config import DTYPES
 from pdesolve.train.pinn.network import PINN, HardInitial, PeriodicFeatures
 
-__all__ = ["build_pinn", "load_pinn", "space_box"]
+__all__ = ["build_pinn", "lift_of", "load_pinn", "space_box", "zero_boundary_data"]
 
 
 def space_box(space: Any) -> tuple[list[float], list[float]]:
@@ -33,11 +34,49 @@ def space_box(space: Any) -> tuple[list[float], list[float]]:
     return [float(v) for v in np.atleast_1d(lo)], [float(v) for v in np.atleast_1d(hi)]
 
 
+def zero_boundary_data(problem: Any) -> bool:
+    """Whether the problem's Dirichlet data vanish (checked at 256 seeded boundary points)."""
+    xb = problem.domain.sample_boundary(256, torch.Generator().manual_seed(0))
+    return bool(torch.all(problem.boundary_value(xb).abs() <= 1e-12))
+
+
+def lift_of(problem: Any, space: Any) -> Callable[[Tensor], Tensor] | None:
+    """``G(x) = boundary_lift(space, g, x)`` for non-zero data ``g`` on a shape that has one,
+    else None (zero data need no lift)."""
+    if zero_boundary_data(problem):
+        return None
+    if not has_boundary_lift(space):
+        raise ValueError(f"problem {problem.name!r} has non-zero boundary values on "
+                         f"{space!r}, which has no smooth boundary lift (supported: a "
+                         "rectangle or disk minus disks); use constraint='soft'")
+
+    def lift(x: Tensor) -> Tensor:
+        return boundary_lift(space, problem.boundary_value, x)
+
+    return lift
+
+
+def normalized_distance(space: Any) -> Callable[[Tensor], Tensor]:
+    """``space.distance / max(distance)`` (the maximum over 4096 seeded interior points), so that
+    ``D N`` with an O(1) network output spans O(1) values; for lifts of non-zero data, where the
+    unscaled product distances (at most 1/16 on a unit square) would make ``N`` large."""
+    with torch.no_grad():
+        x = space.sample_interior(4096, torch.Generator().manual_seed(0))
+        scale = float(space.distance(x).max())
+
+    def distance(x: Tensor) -> Tensor:
+        return space.distance(x) / scale
+
+    return distance
+
+
 def build_pinn(problem: Any, config: Mapping[str, Any]) -> PINN:
     """The (untrained, seeded) PINN of a run configuration: network, input features and hard
-    constraints as the trainer chose them (``config["constraint"]``, ``initial_constraint``)."""
+    constraints as the trainer chose them (``config["constraint"]``, ``initial_constraint``;
+    non-zero Dirichlet data through a boundary lift)."""
     features = initial = None
     distance: Callable[[Tensor], Tensor] | None = None
+    lift: Callable[[Tensor], Tensor] | None = None
     in_dim = problem.dim
     hard = config["constraint"] == "hard"
     if getattr(problem, "kind", "stationary") == "time_dependent":
@@ -50,21 +89,28 @@ def build_pinn(problem: Any, config: Mapping[str, Any]) -> PINN:
             in_dim = features.out_dim
         elif hard:
             space_d = problem.domain.space.distance
+            lift = lift_of(problem, problem.domain.space)
+            if lift is not None:
+                space_d = normalized_distance(problem.domain.space)
         if config.get("initial_constraint") == "hard":
             velocity = (problem.initial_velocity
                         if getattr(problem, "time_order", 1) == 2 else None)
-            initial = HardInitial(problem.initial_value, problem.t_span, space_d, velocity)
+            initial = HardInitial(problem.initial_value, problem.t_span, space_d, velocity, lift)
+            lift = None
         elif space_d is not None:
             def distance(x: Tensor, d: Callable[[Tensor], Tensor] = space_d) -> Tensor:
                 return d(x[:, :-1])
     elif hard:
         distance = problem.domain.distance
+        lift = lift_of(problem, problem.domain)
+        if lift is not None:
+            distance = normalized_distance(problem.domain)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(config["seed"]))
         model_cfg = config["model"]
         options = {k: v for k, v in model_cfg.items() if k != "name"}
         network = make_model(model_cfg["name"], in_dim, 1, **options)
-    return PINN(network, distance, features=features, initial=initial)
+    return PINN(network, distance, features=features, initial=initial, lift=lift)
 
 
 def load_pinn(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[PINN, Any]:

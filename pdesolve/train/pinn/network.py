@@ -1,14 +1,18 @@
 """The PINN network wrapper: input features and hard constraints around a plain network.
 
 ``PINN(network, distance=None)`` is ``u(x) = D(x) N(x)`` (a hard zero Dirichlet condition through
-the domain's distance function ``D``) or ``N(x)``. For time-dependent problems it also takes
+the domain's distance function ``D``) or ``N(x)``; with ``lift`` (a smooth extension ``G`` of
+non-zero Dirichlet data, :func:`pdesolve.problems.geometry.boundary_lift`) it is
+``u = G(x) + D(x) N(x)``. For time-dependent problems it also takes
 
 * ``features``: an input map applied before the network, e.g. :class:`PeriodicFeatures`, which
   replaces a periodic coordinate ``x`` of period ``L`` by ``cos(2πkx/L), sin(2πkx/L)``,
   ``k = 1..K``, so that every network output is exactly periodic in ``x`` (hard periodicity);
 * ``initial``: a hard initial condition ``u = u0(x) + τ(t) D(x) N(x, t)`` with
   ``τ(t) = (t - t0) / (t1 - t0)`` (time is the last input column); for second-order equations
-  in time with initial velocity ``v0``, ``u = u0(x) + (t - t0) v0(x) + τ(t)² D(x) N(x, t)``.
+  in time with initial velocity ``v0``, ``u = u0(x) + (t - t0) v0(x) + τ(t)² D(x) N(x, t)``;
+  with a lift ``G(x, t)`` of the boundary data, ``u = G(x, t) + u0(x) - G(x, t0) + τ D N``,
+  which meets both the initial and the boundary data (when they agree at ``t0``).
 
 >>> import torch
 >>> net = torch.nn.Linear(2, 1).double()
@@ -30,6 +34,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
+
+from pdesolve.problems.base import PointCache
 
 __all__ = ["PINN", "THIRD_ORDER", "HardInitial", "PeriodicFeatures", "distance_jet",
            "identity_jet", "mlp_diagonal_jet", "point_diagonal_jet", "point_jet",
@@ -330,8 +336,10 @@ class HardInitial(nn.Module):
         t_span: Sequence[float],
         space_distance: Callable[[Tensor], Tensor] | None = None,
         initial_velocity: Callable[[Tensor], Tensor] | None = None,
+        lift: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__()
+        self.lift = lift
         self.initial_value = initial_value
         self.initial_velocity = initial_velocity
         self.t0, self.t1 = float(t_span[0]), float(t_span[1])
@@ -347,6 +355,10 @@ class HardInitial(nn.Module):
             base = base + (t - self.t0) * self.initial_velocity(space).reshape(-1)
         if self.space_distance is not None:
             factor = factor * self.space_distance(space).reshape(-1)
+        if self.lift is not None:
+            start = x.clone()
+            start[:, -1] = self.t0
+            base = base + self.lift(x).reshape(-1) - self.lift(start).reshape(-1)
         return base, factor
 
     def forward(self, x: Tensor, out: Tensor) -> Tensor:
@@ -355,7 +367,8 @@ class HardInitial(nn.Module):
 
 
 class PINN(nn.Module):
-    """``u(x) = D(x) N(x)`` (hard constraint, ``distance`` given) or ``N(x)``; output shape (N,).
+    """``u(x) = G(x) + D(x) N(x)`` (hard constraint: ``distance`` ``D`` and, for non-zero data,
+    ``lift`` ``G`` given) or ``N(x)``; output shape (N,).
 
     ``features`` (an input map such as :class:`PeriodicFeatures`) and ``initial`` (a
     :class:`HardInitial`) are the time-dependent options; see the module docstring.
@@ -368,19 +381,27 @@ class PINN(nn.Module):
         *,
         features: nn.Module | None = None,
         initial: HardInitial | None = None,
+        lift: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__()
+        if lift is not None and distance is None:
+            raise ValueError("a boundary lift needs the distance function of the same domain")
         self.network = network
         self.distance = distance
         self.features = features
         self.initial = initial
+        self.lift = lift
+        self._distance_jets, self._lift_jets = PointCache(8), PointCache(8)
 
     def forward(self, x: Tensor) -> Tensor:
         z = x if self.features is None else self.features(x)
         out = self.network(z).reshape(-1)
         if self.initial is not None:
             return self.initial(x, out)
-        return out if self.distance is None else self.distance(x) * out
+        if self.distance is None:
+            return out
+        u = self.distance(x) * out
+        return u if self.lift is None else u + self.lift(x).reshape(-1)
 
     def predict(self, points: Any, chunk: int = 65_536) -> np.ndarray:
         """``u`` at user points (array-like of shape (N, dim); for time-dependent problems the
@@ -421,6 +442,8 @@ class PINN(nn.Module):
             factor = point_diagonal_jet(lambda y: initial.parts(y)[1], x)
         elif self.distance is not None:
             factor = point_diagonal_jet(self.distance, x)
+            if self.lift is not None:
+                base = point_diagonal_jet(self.lift, x)
         parts = (jet, base, factor)
         cache.insert(0, (given, key, parts))
         del cache[3:]  # the training batch, the monitor set and one more
@@ -471,8 +494,23 @@ class PINN(nn.Module):
         value, grad, lap = value[:, 0], grad[:, :, 0], lap[:, 0]
         if self.distance is None:
             return value, grad, lap
-        d, dgrad, dlap = distance_jet(self.distance, x)
+        d, dgrad, dlap = self._fixed_jet("distance", x)
         if dgrad is None:
-            return d * value, d[:, None] * grad, d * lap
-        return (d * value, d[:, None] * grad + value[:, None] * dgrad,
-                d * lap + 2.0 * (dgrad * grad).sum(dim=1) + value * dlap)  # fmt: skip
+            value, grad, lap = d * value, d[:, None] * grad, d * lap
+        else:
+            value, grad, lap = (d * value, d[:, None] * grad + value[:, None] * dgrad,
+                                d * lap + 2.0 * (dgrad * grad).sum(dim=1) + value * dlap)
+        if self.lift is not None:
+            g, ggrad, glap = self._fixed_jet("lift", x)
+            value, lap = value + g, lap + glap
+            grad = grad if ggrad is None else grad + ggrad
+        return value, grad, lap
+
+    def _fixed_jet(self, which: str, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+        """The jet of the (parameter-free) distance or lift at ``x``, reused while the same
+        unmodified points come back (fixed collocation sets)."""
+        if which == "distance":
+            assert self.distance is not None
+            return self._distance_jets(lambda p: distance_jet(self.distance, p), x)
+        assert self.lift is not None
+        return self._lift_jets(lambda p: point_jet(self.lift, p), x)

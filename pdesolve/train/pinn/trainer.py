@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from pdesolve.nn.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from pdesolve.problems.base import gradient
+from pdesolve.problems.geometry import has_boundary_lift
 from pdesolve.train.collocation import CollocationSampler
 from pdesolve.train.distributed import DistributedContext
 from pdesolve.train.optimizers import make_optimizer, take_step
@@ -32,7 +33,7 @@ from pdesolve.train.pinn.config import (
 from pdesolve.train.pinn.data import TrainingPoints, causal_weights, largest_residuals
 from pdesolve.train.pinn.inverse import UnknownParameters
 from pdesolve.train.pinn.losses import rayleigh_loss, stacked_loss
-from pdesolve.train.pinn.model import build_pinn, space_box
+from pdesolve.train.pinn.model import build_pinn, space_box, zero_boundary_data
 from pdesolve.train.pinn.network import PINN
 from pdesolve.train.pinn.quasi_newton import BFGS
 from pdesolve.train.pinn.residuals import (
@@ -337,19 +338,18 @@ class PINNTrainer:
                                  " supported; use constraint='soft'")
             return "soft"
         has_distance = self._space_distance() is not None
-        zero_data = True
-        if has_distance:
-            xb = problem.domain.sample_boundary(256, torch.Generator().manual_seed(0))
-            zero_data = bool(torch.all(problem.boundary_value(xb).abs() <= 1e-12))
+        zero_data = has_distance and zero_boundary_data(problem)
         if constraint == "auto":
             return "hard" if has_distance and zero_data else "soft"
         if constraint == "hard" and not has_distance:
             raise ValueError(f"constraint='hard' needs a domain with a distance function (unit box"
                              f" or ball), not {type(problem.domain).__name__}")
-        if constraint == "hard" and not zero_data:
-            raise ValueError("constraint='hard' needs zero Dirichlet data (the ansatz is D(x)N(x));"
-                             f" problem {problem.name!r} has non-zero boundary values: use "
-                             "constraint='soft'")
+        space = problem.domain.space if self.time_dependent else problem.domain
+        if constraint == "hard" and not zero_data and not has_boundary_lift(space):
+            raise ValueError("constraint='hard' needs zero Dirichlet data (the ansatz is D(x)N(x))"
+                             " or a shape with a boundary lift (rectangle or disk minus disks:"
+                             f" G(x) + D(x)N(x)); problem {problem.name!r} has non-zero boundary"
+                             " values: use constraint='soft'")
         if self.loss_kind == "rayleigh" and constraint != "hard":
             raise ValueError("the Rayleigh-quotient loss needs constraint='hard'")
         return constraint
@@ -396,8 +396,8 @@ class PINNTrainer:
         self.step = 0
         self.history: dict[str, list[Any]] = {k: [] for k in HISTORY_KEYS}
         self.history["loss_weights"] = []
-        self.elapsed = 0.0
-        self.cpu_elapsed = 0.0  # CPU time of the training steps in this process (not saved)
+        self.elapsed = 0.0  # wall seconds of training steps
+        self.cpu_elapsed = 0.0  # CPU seconds (this process) of training steps
         self.reason = "its"
         self._causal_min = float("nan")
         if self.resume is not None:
@@ -734,7 +734,7 @@ class PINNTrainer:
         rar, adaptive = cfg.get("rar"), cfg.get("adaptive_weights", "none") != "none"
         try:
             while self.step < self.total_steps and self.reason == "its":
-                t0, c0 = time.perf_counter(), time.thread_time()
+                t0, c0 = time.perf_counter(), time.process_time()
                 phase = self._phase()
                 if self.step < cfg["steps"]:
                     optimizer = self.optimizer
@@ -767,7 +767,7 @@ class PINNTrainer:
                     self.scheduler.step()
                 self.step += 1
                 self.elapsed += time.perf_counter() - t0
-                self.cpu_elapsed += time.thread_time() - c0
+                self.cpu_elapsed += time.process_time() - c0
                 bar.update(1)
                 if self.step % cfg["log_every"] == 0 or self.step == self.total_steps:
                     self._log(phase, loss)
@@ -849,7 +849,7 @@ class PINNTrainer:
             bfgs=self.bfgs.state_dict() if self.bfgs is not None else None,
             points=self.points.state_dict(), weights=dict(self.weights),
             unknowns=self.unknowns.state_dict() if self.unknowns is not None else None,
-            elapsed=self.elapsed, reason=self.reason,
+            elapsed=self.elapsed, cpu_elapsed=self.cpu_elapsed, reason=self.reason,
         )  # fmt: skip
         return str(path)
 
@@ -894,6 +894,7 @@ class PINNTrainer:
         for key in (*HISTORY_KEYS, "loss_weights"):  # checkpoints of older versions
             self.history.setdefault(key, [float("nan")] * len(self.history["step"]))
         self.elapsed = float(ckpt.get("elapsed", 0.0))
+        self.cpu_elapsed = float(ckpt.get("cpu_elapsed", 0.0))
 
     # outputs ---------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -903,7 +904,8 @@ class PINNTrainer:
             "problem": self.problem.name, "step": self.step, "reason": self.reason,
             "relative_l2": _finite(h["relative_l2"][-1]),
             "residual_rms": _finite(h["residual_rms"][-1]),
-            "train_time": self.elapsed, "world_size": self.dist.world_size,
+            "train_time": self.elapsed, "train_cpu_time": self.cpu_elapsed,
+            "world_size": self.dist.world_size,
             "constraint": self.constraint,
             "initial_constraint": self.initial_constraint, "derivatives": self.derivatives,
             "parameters": sum(p.numel() for p in self.model.parameters()),
