@@ -34,6 +34,16 @@ PINN = {"model": {"name": "mlp", "width": 8, "depth": 2, "activation": "tanh"},
         "lbfgs_options": {"max_iter": 3}, "test_points": 64, "monitor_points": 32,
         "log_every": 1, "seed": 3, "progress": False, "dtype": "float64"}  # fmt: skip
 PINN_FULL = {"steps": 6, "lbfgs_steps": 2, "bfgs_steps": 2}
+# 1-D heat with causal weights over 4 time slabs, Adam then L-BFGS (the weights in every phase)
+CAUSAL = {"model": {"name": "mlp", "width": 8, "depth": 2, "activation": "tanh"},
+          "optimizer": {"name": "adam", "lr": 1e-2}, "batch": 16, "steps": 4, "lbfgs_steps": 2,
+          "lbfgs_options": {"max_iter": 3}, "causal": {"segments": 4, "epsilon": 1.0},
+          "sampling": "random", "log_every": 1, "seed": 5, "progress": False,
+          "dtype": "float64"}  # fmt: skip
+
+
+def causal_problem():
+    return pdesolve.get_problem("heat", dim=1)
 PINN_PART = {"steps": 4, "lbfgs_steps": 0, "bfgs_steps": 0}
 
 
@@ -66,6 +76,10 @@ def pinn_scenarios(base: Path, ctx: DistributedContext) -> dict:
                           resume=True)  # fmt: skip
     resumed.fit()
     report["resumed"] = pinn_history(resumed)
+    causal = PINNTrainer(causal_problem(), **CAUSAL)
+    causal.fit()
+    report["causal"] = {**pinn_history(causal),
+                        "causal_min_weight": causal.history["causal_min_weight"]}
     try:  # 9 boundary points do not split over 2 processes: refused before any work
         PINNTrainer(pinn_problem(), **{**PINN, "boundary_batch": 9}, **PINN_FULL)
     except ValueError as exc:

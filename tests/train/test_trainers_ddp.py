@@ -118,6 +118,24 @@ def _pinn_curve(history):
 
 
 @pytest.mark.slow
+def test_pinn_causal_weights_two_processes_equal_one(ddp, one_thread):
+    """Causal weights from the whole batch's time slabs: the 2-process loss curve and smallest
+    weight equal one process's (Adam and L-BFGS phases)."""
+    from pdesolve.train.pinn import PINNTrainer
+
+    _, (r0, r1), worker = ddp
+    one = PINNTrainer(worker.causal_problem(), **worker.CAUSAL)
+    one.fit()
+    two = r0["pinn"]["causal"]
+    assert two["phase"] == one.history["phase"] and two["world_size"][-1] == 2
+    _same(_pinn_curve(two), _pinn_curve(one.history))
+    weights = one.history["causal_min_weight"][1:]
+    assert min(weights) < 0.999  # the weights do act (the later slabs are down-weighted)
+    _same([[w] for w in two["causal_min_weight"][1:]], [[w] for w in weights])
+    assert r1["pinn"]["causal"]["train_loss"] == two["train_loss"]
+
+
+@pytest.mark.slow
 def test_pinn_two_processes_equal_one(ddp, tmp_path, one_thread):
     from pdesolve.train.pinn import PINNTrainer
 

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -39,19 +40,32 @@ def largest_residuals(residual: Tensor, k: int) -> Tensor:
 
 
 def causal_weights(
-    residual: Tensor, t: Tensor, t_span: tuple[float, float], segments: int, epsilon: float
+    residual: Tensor, t: Tensor, t_span: tuple[float, float], segments: int, epsilon: float,
+    total: Callable[[Tensor], Tensor] | None = None, world: int = 1,
 ) -> tuple[Tensor, Tensor]:
     """``(w, L)``: slab weights ``w_i = exp(-ε Σ_{j<i} L_j)`` (detached) and the slab mean squared
     residuals ``L_i`` (differentiable) for residuals ``r`` at times ``t``; empty slabs have
-    ``L_i = 0``. The causal loss is ``mean_i(w_i L_i)``."""
+    ``L_i = 0``. The causal loss is ``mean_i(w_i L_i)``.
+
+    Data-parallel (``total`` sums a tensor over the ``world`` processes, each holding its part
+    of the batch): the weights come from the whole batch's slab means, and ``L_i`` is this
+    process's share ``world · Σ_local r² / count_i`` (count over the whole batch), so that the
+    mean over the processes of the causal loss and of its gradient are the whole batch's.
+    """
     t0, t1 = float(t_span[0]), float(t_span[1])
     idx = ((t.detach() - t0) / (t1 - t0) * segments).floor().long().clamp_(0, segments - 1)
     sq = residual.reshape(-1) ** 2
     sums = torch.zeros(segments, dtype=sq.dtype, device=sq.device).index_add(0, idx, sq)
     counts = torch.zeros(segments, dtype=sq.dtype, device=sq.device).index_add(
         0, idx, torch.ones_like(sq))
-    slab = sums / counts.clamp_min(1.0)
-    before = torch.cumsum(slab.detach(), 0) - slab.detach()
+    if total is None:
+        slab = sums / counts.clamp_min(1.0)
+        whole = slab.detach()
+    else:
+        counts = total(counts).clamp_min(1.0)
+        whole = total(sums.detach()) / counts
+        slab = world * sums / counts
+    before = torch.cumsum(whole, 0) - whole
     return torch.exp(-epsilon * before), slab
 
 

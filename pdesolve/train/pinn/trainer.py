@@ -150,9 +150,9 @@ class PINNTrainer:
     :class:`~pdesolve.train.distributed.DistributedContext`): every rank draws the same global
     batches and evaluates its part of each, the loss and gradients are averaged over the ranks
     in every phase, and rank 0 alone writes the output folder (rank 0's ``output_dir`` and
-    ``resume`` count). The global batch sizes must divide by the world size; CurveBall, the
-    Rayleigh-quotient loss and causal weighting are refused there. Checkpoints resume at any
-    world size.
+    ``resume`` count). The global batch sizes must divide by the world size; causal weights come
+    from the whole batch's time slabs; CurveBall and the Rayleigh-quotient loss are refused
+    there. Checkpoints resume at any world size.
     """
 
     def __init__(
@@ -590,9 +590,13 @@ class PINNTrainer:
             return None
         t = xi[:, -1]
 
+        dist = self.dist
+        total = ((lambda v: dist.all_reduce_mean(v.detach().clone()) * dist.world_size)
+                 if dist.is_distributed else None)
+
         def mean_causal(r: Tensor) -> Tensor:
             w, slab = causal_weights(r[: t.shape[0]], t, self.problem.t_span,
-                                     cfg["segments"], cfg["epsilon"])
+                                     cfg["segments"], cfg["epsilon"], total, dist.world_size)
             self._causal_min = float(w.min())
             return torch.mean(w * slab)
 
@@ -985,9 +989,6 @@ def _check_data_parallel(cfg: Mapping[str, Any], world: int, time_dependent: boo
     if cfg["loss"] == "rayleigh":
         raise ValueError("the Rayleigh-quotient loss (a ratio of batch means) is not split over "
                          "processes; train eigenvalue problems with one process")
-    if cfg.get("causal"):
-        raise ValueError("causal weighting couples the residuals of the whole batch (weights "
-                         "from the earlier time slabs); train it with one process")
     sizes = {"batch": cfg["batch"]}
     if cfg["constraint"] == "soft":
         sizes["boundary_batch"] = cfg["boundary_batch"]
