@@ -20,10 +20,7 @@ STUDIES = sorted([*(ROOT / "experiments").rglob("*.py"), *(ROOT / "examples").rg
 
 #: Scripts that still do one of these by hand, with what they do. Each entry is to be deleted
 #: once its script is converted (the test fails on an entry that no longer applies).
-ALLOWED: dict[str, set[str]] = {
-    # csv.DictWriter for results/<tag>.csv
-    "experiments/pinn_benchmark/run.py": {"csv"},
-}
+ALLOWED: dict[str, set[str]] = {}
 
 SEPARATOR = re.compile(r"\|\s*:?-{3}|-{3}:?\s*\|")
 

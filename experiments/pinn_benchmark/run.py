@@ -17,7 +17,6 @@ Writes ``results/cells.csv``, ``results/cells.md`` (one row per run) and one ``m
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -28,7 +27,7 @@ from pathlib import Path
 import torch
 
 import pdesolve
-from pdesolve.io import markdown_table
+from pdesolve.io import markdown_table, write_csv
 from pdesolve.train.pinn import PINNTrainer
 
 HERE = Path(__file__).resolve().parent
@@ -150,10 +149,7 @@ def main() -> None:
                 for seed in args.seeds:
                     rows.append(run_cell(name, activation, schedule, args.budget, runs, seed,
                                          args.adam_fraction, args.log_every, rar))
-                    with (results / f"{args.tag}.csv").open("w", newline="") as fh:
-                        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                        writer.writeheader()
-                        writer.writerows(rows)
+                    write_csv(results / f"{args.tag}.csv", rows, columns=list(rows[0]))
     machine = (f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one "
                f"thread, budget {args.budget:g} CPU s of training steps per run (Adam share "
                f"{args.adam_fraction:g} before the quasi-Newton phase); shared 2-core machine, "
