@@ -30,7 +30,8 @@ from pdesolve.io import move_into_place
 FORMAT = "pdesolve-checkpoint-v1"
 
 __all__ = [
-    "FORMAT", "capture_rng", "check_device", "load_checkpoint", "restore_rng", "save_checkpoint",
+    "FORMAT", "capture_rng", "check_device", "load_checkpoint", "restore_rng", "resume_training",
+    "save_checkpoint",
     "target_device",
 ]  # fmt: skip
 
@@ -90,6 +91,19 @@ def restore_rng(state: Mapping[str, Any], generators: Mapping[str, torch.Generat
         if name not in saved:
             raise KeyError(f"checkpoint has no RNG state for generator {name!r}")
         gen.set_state(saved[name])
+
+
+def resume_training(ckpt: Mapping[str, Any], model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer, numpy_rng: Any) -> tuple[Any, Any, int]:
+    """Continue a training loop from a checkpoint that :func:`save_checkpoint` wrote with
+    ``numpy_rng`` and ``problems`` extras: the model, optimizer and random states are put back
+    (``numpy_rng``, a ``numpy.random.Generator``, in place); returns ``(problems, history,
+    step)``."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    restore_rng(ckpt["rng"])
+    numpy_rng.bit_generator.state = ckpt["numpy_rng"]
+    return ckpt["problems"], ckpt["history"], ckpt["step"]
 
 
 def save_checkpoint(

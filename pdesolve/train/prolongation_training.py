@@ -57,7 +57,7 @@ import torch
 
 from pdesolve.discretize.prolongation import blackbox_pstencil
 from pdesolve.io import versions, write_json
-from pdesolve.nn.checkpoint import check_device, load_checkpoint, restore_rng, save_checkpoint
+from pdesolve.nn.checkpoint import check_device, load_checkpoint, resume_training, save_checkpoint
 from pdesolve.nn.prolongation import ProlongationNet, correction_range, learned_pstencil
 from pdesolve.train.block_fourier import galerkin_coarse_stencil, periodic_fe_stencil, two_grid_loss
 from pdesolve.train.distributed import DistributedContext
@@ -209,11 +209,7 @@ def train(
     log: list[dict[str, Any]] = []
     start, done = time.perf_counter(), 0
     if ckpt is not None:
-        net.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        restore_rng(ckpt["rng"])
-        rng.bit_generator.state = ckpt["numpy_rng"]
-        data, log, done = ckpt["problems"], ckpt["history"], ckpt["step"]
+        data, log, done = resume_training(ckpt, net, opt, rng)
         start -= log[-1]["seconds"] if log else 0.0
     config = {"train": asdict(cfg), "model": net.config}
 

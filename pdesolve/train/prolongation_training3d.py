@@ -43,7 +43,7 @@ import torch
 
 from pdesolve.discretize.prolongation3d import blackbox_pstencil3d
 from pdesolve.io import versions, write_json
-from pdesolve.nn.checkpoint import check_device, load_checkpoint, restore_rng, save_checkpoint
+from pdesolve.nn.checkpoint import check_device, load_checkpoint, resume_training, save_checkpoint
 from pdesolve.nn.prolongation3d import DIM, ProlongationNet3D, learned_pstencil3d
 from pdesolve.train.block_fourier3d import (
     TwoGridProblems,
@@ -148,11 +148,7 @@ def train3d(cfg: TrainConfig3D, log_every: int = 0, *, out: str | Path | None = 
     log: list[dict[str, Any]] = []
     start, done = time.perf_counter(), 0
     if ckpt is not None:
-        net.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        restore_rng(ckpt["rng"])
-        rng.bit_generator.state = ckpt["numpy_rng"]
-        data, log, done = ckpt["problems"], ckpt["history"], ckpt["step"]
+        data, log, done = resume_training(ckpt, net, opt, rng)
         start -= log[-1]["seconds"] if log else 0.0
     config = {"train": asdict(cfg), "model": net.config}
 
