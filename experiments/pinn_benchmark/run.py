@@ -34,17 +34,23 @@ HERE = Path(__file__).resolve().parent
 
 PROBLEMS = {
     "burgers": ({}, {"width": 20, "depth": 4},
-                {"batch": 2000, "sampling": "uniform", "test_grid": [201, 101]}),
+                {"batch": 2000, "sampling": "uniform", "test_grid": [201, 101]},
+                {"adam_fraction": 0.3, "rar": {"every": 250, "candidates": 10_000, "points": 100}}),
     "allen_cahn": ({}, {"width": 32, "depth": 4},
                    {"batch": 2000, "sampling": "uniform", "fourier_modes": 4,
-                    "causal": {"segments": 32, "epsilon": 1.0}, "test_grid": [201, 101]}),
+                    "causal": {"segments": 32, "epsilon": 1.0}, "test_grid": [201, 101]},
+                   {"adam_fraction": 0.5, "rar": None}),
     "heat2d": ({"dim": 2}, {"width": 32, "depth": 3},
                {"batch": 2000, "sampling": "uniform", "constraint": "hard",
-                "test_grid": [33, 11]}),
+                "test_grid": [33, 11]},
+               {"adam_fraction": 0.2, "rar": None}),
     "poisson_holes": ({"mesh_size": 0.005}, {"width": 32, "depth": 4},
                       {"batch": 2000, "sampling": "uniform", "constraint": "hard",
-                       "test_points": 10_000}),
+                       "test_points": 10_000},
+                      {"adam_fraction": 0.1, "rar": None}),
 }  # fmt: skip
+# each problem's schedule defaults (the Adam share of the budget before the quasi-Newton
+# phase, residual-based refinement during Adam), from the longer runs in the README
 NAMES = {"heat2d": "heat"}
 ACTIVATIONS = ("tanh", "sin", "raf")
 SCHEDULES = ("adam", "adam+ssbfgs")
@@ -72,7 +78,7 @@ class Budget:
 def run_cell(name: str, activation: str, schedule: str, budget: float, out: Path,
              seed: int = 0, adam_fraction: float = 0.5, log_every: int = 5,
              rar: dict | None = None) -> dict:
-    params, net, opts = PROBLEMS[name]
+    params, net, opts, _ = PROBLEMS[name]
     if rar:
         opts = {**opts, "rar": rar}
     problem = pdesolve.get_problem(NAMES.get(name, name), **params)
@@ -100,6 +106,7 @@ def run_cell(name: str, activation: str, schedule: str, budget: float, out: Path
     i = next((k for k, s in enumerate(h["step"]) if s >= adam_steps), len(h["step"]) - 1)
     row = {
         "problem": name, "activation": activation, "optimiser": schedule, "seed": seed,
+        "adam_fraction": adam_fraction if quasi_newton else 1.0,
         "rar": "{every}/{candidates}/{points}".format(**rar) if rar else "none",
         "relative_l2": trainer.relative_l2(), "train_cpu_s": round(trainer.cpu_elapsed, 1),
         "train_wall_s": round(trainer.elapsed, 1), "adam_steps": adam_steps,
@@ -116,13 +123,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=60.0,
                         help="CPU seconds of training steps per run")
-    parser.add_argument("--adam-fraction", type=float, default=0.5,
-                        help="share of the budget for Adam before the quasi-Newton phase")
+    parser.add_argument("--adam-fraction", type=float, default=None,
+                        help="share of the budget for Adam before the quasi-Newton phase "
+                             "(default: each problem's own, see PROBLEMS)")
     parser.add_argument("--log-every", type=int, default=5,
                         help="steps between evaluations (and budget checks)")
     parser.add_argument("--rar", type=int, nargs=3, metavar=("EVERY", "CANDIDATES", "POINTS"),
                         help="residual-based refinement during Adam (the points join the "
-                             "quasi-Newton batch too)")
+                             "quasi-Newton batch too; default: each problem's own)")
+    parser.add_argument("--no-rar", action="store_true",
+                        help="no residual-based refinement, whatever the problem's default")
     parser.add_argument("--problems", nargs="*", default=list(PROBLEMS))
     parser.add_argument("--activations", nargs="*", default=list(ACTIVATIONS))
     parser.add_argument("--schedules", nargs="*", default=list(SCHEDULES))
@@ -135,24 +145,30 @@ def main() -> None:
         unknown = sorted(set(given) - set(known))
         if unknown:
             parser.error(f"unknown {what} {unknown}; known: {', '.join(known)}")
-    if not args.budget > 0 or not 0 < args.adam_fraction <= 1:
+    if not args.budget > 0 or not (args.adam_fraction is None or 0 < args.adam_fraction <= 1):
         parser.error("need --budget > 0 and 0 < --adam-fraction <= 1")
-    rar = dict(zip(("every", "candidates", "points"), args.rar, strict=True)) if args.rar else None
+    if args.rar and args.no_rar:
+        parser.error("--rar and --no-rar contradict each other")
+    given_rar = dict(zip(("every", "candidates", "points"), args.rar, strict=True)) \
+        if args.rar else None
     torch.set_num_threads(1)
     results = HERE / "results"
     runs = results / ("runs" if args.tag == "cells" else f"runs_{args.tag}")
     runs.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.problems:
+        defaults = PROBLEMS[name][3]
+        fraction = defaults["adam_fraction"] if args.adam_fraction is None else args.adam_fraction
+        rar = None if args.no_rar else given_rar or defaults["rar"]
         for activation in args.activations:
             for schedule in args.schedules:
                 for seed in args.seeds:
                     rows.append(run_cell(name, activation, schedule, args.budget, runs, seed,
-                                         args.adam_fraction, args.log_every, rar))
+                                         fraction, args.log_every, rar))
                     write_csv(results / f"{args.tag}.csv", rows, columns=list(rows[0]))
     machine = (f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one "
                f"thread, budget {args.budget:g} CPU s of training steps per run (Adam share "
-               f"{args.adam_fraction:g} before the quasi-Newton phase); shared 2-core machine, "
+               "before the quasi-Newton phase in adam_fraction); shared 2-core machine, "
                "load average per run in load_avg")
     (results / f"{args.tag}.md").write_text(f"Machine: {machine}\n\n" + markdown_table(rows))
 
