@@ -147,7 +147,7 @@ def test_every_experiment_config_composes(name):
     cfg = composed([f"+experiment={name}"])
     kind = run_kind(cfg)
     assert cfg.problem.name and cfg[KINDS[kind]].name
-    pinn = {"burgers", "allen_cahn", "heat2d", "wave", "poisson_holes"}
+    pinn = {"burgers", "allen_cahn", "allen_cahn_marching", "heat2d", "wave", "poisson_holes"}
     assert kind == ("fit" if name.startswith("raf") or name.endswith("_pinn") or name in pinn else
                     "recover" if name.startswith("firenet") else "solve")
 

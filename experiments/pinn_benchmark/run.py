@@ -29,6 +29,7 @@ import torch
 import pdesolve
 from pdesolve.io import markdown_table, write_csv
 from pdesolve.train.pinn import PINNTrainer
+from pdesolve.train.pinn.marching import MarchingTrainer
 
 HERE = Path(__file__).resolve().parent
 
@@ -119,6 +120,56 @@ def run_cell(name: str, activation: str, schedule: str, budget: float, out: Path
     return row
 
 
+def run_marching(name: str, activation: str, schedule: str, budget: float, out: Path,
+                 seed: int, adam_fraction: float, log_every: int, rar: dict | None,
+                 marching: dict) -> dict:
+    """One time-marching run (``marching``: ``windows`` (a count or the edges), ``shares``,
+    ``warm_start``, optional ``net`` (width, depth) and ``batch`` overrides): the budget is the
+    whole run's, split over the windows; errors of the composite on the full test grid."""
+    params, net, opts, _ = PROBLEMS[name]
+    opts = {**opts, "rar": rar} if rar else dict(opts)
+    if marching.get("batch"):
+        opts["batch"] = marching["batch"]
+    if marching.get("net"):
+        net = {"width": marching["net"][0], "depth": marching["net"][1]}
+    problem = pdesolve.get_problem(NAMES.get(name, name), **params)
+    quasi_newton = schedule != "adam"
+    model = {"name": "mlp", "activation": activation, **net}
+    if activation == "raf":
+        model["activation_options"] = {"gaussian_width": 0.5}
+    windows = marching["windows"]
+    k = windows if isinstance(windows, int) else len(windows) - 1
+    folder = out / f"{name}_{activation}_{schedule}_marching{k}_seed{seed}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    trainer = MarchingTrainer(problem, windows=windows, budget=budget,
+                              shares=marching.get("shares"), adam_fraction=adam_fraction,
+                              warm_start=marching.get("warm_start", False), output_dir=folder,
+                              model=model, optimizer={"name": "adam", "lr": 1e-3},
+                              steps=10**7, bfgs_steps=10**7 if quasi_newton else 0,
+                              bfgs_options={"variant": "ssbfgs"}, log_every=log_every,
+                              seed=seed, progress=False, monitor_points=500, **opts)
+    summary = trainer.fit()
+    wall = time.perf_counter() - t0
+    per_window = ";".join(f"{w['composite_relative_l2']:.2e}" for w in summary["windows"])
+    row = {
+        "problem": name, "activation": activation, "optimiser": schedule, "seed": seed,
+        "windows": k, "width_depth": f"{net['width']}x{net['depth']}", "batch": opts["batch"],
+        "adam_fraction": adam_fraction if quasi_newton else 1.0,
+        "warm_start": bool(marching.get("warm_start", False)),
+        "relative_l2": summary["relative_l2"], "window_errors": per_window,
+        "train_cpu_s": round(summary["train_cpu_time"], 1),
+        "train_wall_s": round(summary["train_time"], 1),
+        "steps": sum(w["steps"] for w in summary["windows"]),
+        "load_avg": round(0.5 * (load + os.getloadavg()[0]), 1), "run_wall_s": round(wall, 1),
+        "against": summary["error_against"],
+    }  # fmt: skip
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=60.0,
@@ -138,6 +189,19 @@ def main() -> None:
     parser.add_argument("--schedules", nargs="*", default=list(SCHEDULES))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--tag", default="cells")
+    parser.add_argument("--marching", type=int, default=None, metavar="K",
+                        help="time-marching in K equal windows (time-dependent problems; the "
+                             "budget is the whole run's, split over the windows)")
+    parser.add_argument("--window-edges", type=float, nargs="*", default=None,
+                        help="with --marching: the K+1 window edges instead of equal windows")
+    parser.add_argument("--window-shares", type=float, nargs="*", default=None,
+                        help="with --marching: the windows' relative budget shares")
+    parser.add_argument("--warm-start", action="store_true",
+                        help="with --marching: start each window from the previous weights")
+    parser.add_argument("--net", type=int, nargs=2, metavar=("WIDTH", "DEPTH"),
+                        help="with --marching: the MLP size instead of the problem's")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="with --marching: collocation points instead of the problem's")
     args = parser.parse_args()
     for what, given, known in (("problem", args.problems, PROBLEMS),
                                ("activation", args.activations, ACTIVATIONS),
@@ -151,6 +215,18 @@ def main() -> None:
         parser.error("--rar and --no-rar contradict each other")
     given_rar = dict(zip(("every", "candidates", "points"), args.rar, strict=True)) \
         if args.rar else None
+    marching = None
+    if args.marching is not None:
+        if args.marching < 1:
+            parser.error("--marching needs K >= 1 windows")
+        edges = args.window_edges
+        if edges and len(edges) != args.marching + 1:
+            parser.error(f"--window-edges needs K+1 = {args.marching + 1} times")
+        marching = {"windows": edges or args.marching, "shares": args.window_shares,
+                    "warm_start": args.warm_start, "net": args.net, "batch": args.batch}
+    elif args.window_edges or args.window_shares or args.warm_start or args.net or args.batch:
+        parser.error("--window-edges, --window-shares, --warm-start, --net and --batch go with "
+                     "--marching")
     torch.set_num_threads(1)
     results = HERE / "results"
     runs = results / ("runs" if args.tag == "cells" else f"runs_{args.tag}")
@@ -163,6 +239,11 @@ def main() -> None:
         for activation in args.activations:
             for schedule in args.schedules:
                 for seed in args.seeds:
+                    if marching is not None:
+                        rows.append(run_marching(name, activation, schedule, args.budget, runs,
+                                                 seed, fraction, args.log_every, rar, marching))
+                        write_csv(results / f"{args.tag}.csv", rows, columns=list(rows[0]))
+                        continue
                     rows.append(run_cell(name, activation, schedule, args.budget, runs, seed,
                                          fraction, args.log_every, rar))
                     write_csv(results / f"{args.tag}.csv", rows, columns=list(rows[0]))

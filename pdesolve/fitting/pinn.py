@@ -16,6 +16,11 @@ The network, optimizer and training options are those of
   every ``log_every`` steps). With neither, ``status`` is ``NOT_CHECKED``: the budget ran out and
   nothing is claimed.
 
+* ``marching``: time-dependent problems train one network per time window instead
+  (:class:`pdesolve.train.pinn.marching.MarchingTrainer`; ``{windows: K or [edges], budget,
+  shares, adam_fraction, warm_start}``); ``test_error`` is then the composite's error on the
+  whole test grid, and ``info["windows"]`` holds each window's record.
+
 >>> import pdesolve
 >>> problem = pdesolve.get_problem("poisson", dim=1, n=31, solution="sine")
 >>> result = pdesolve.fit(problem, method="pinn", model="mlp", width=16, depth=2,
@@ -78,6 +83,11 @@ class PINNFit(FitMethod):
         Success criterion: the final relative L2 test error must be ``<= target_error`` (needs a
         problem with an exact solution). Checked once, on the final network; it does not stop
         training.
+    marching : dict, optional
+        Time-marching in windows (time-dependent problems): the options of
+        :class:`~pdesolve.train.pinn.marching.MarchingTrainer` (``windows``, ``budget``,
+        ``shares``, ``adam_fraction``, ``warm_start``); ``resume`` then continues the run in
+        ``output_dir``.
     residual_rtol, residual_atol : float
         Early-stopping criterion on the RMS PDE residual (monitor set), ``0`` = none: stop once it
         is ``<= max(residual_rtol · RMS(f), residual_atol)``, checked every ``log_every`` steps.
@@ -100,6 +110,7 @@ class PINNFit(FitMethod):
         residual_rtol: float = 0.0,
         residual_atol: float = 0.0,
         model: str | Mapping[str, Any] = "resnet",
+        marching: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> None:
         accepted = _trainer_parameters()
@@ -108,7 +119,8 @@ class PINNFit(FitMethod):
             key = unknown[0] if unknown else ("rtol" if "rtol" in options else "atol")
             hint = (" (the residual stopping rule is residual_rtol / residual_atol)"
                     if key in ("rtol", "atol") else "")  # fmt: skip
-            own = ["target_error", "residual_rtol", "residual_atol", "model", *_MODEL_KEYS]
+            own = ["target_error", "residual_rtol", "residual_atol", "model", "marching",
+                   *_MODEL_KEYS]
             others = [k for k in accepted if k not in ("rtol", "atol", "model")]
             raise TypeError(
                 f"fit method 'pinn' has no parameter {key!r}{hint}; its parameters: "
@@ -130,9 +142,21 @@ class PINNFit(FitMethod):
         self.target_error = None if target_error is None else float(target_error)
         self.residual_rtol, self.residual_atol = float(residual_rtol), float(residual_atol)
         self.options = options
+        self.marching = dict(marching) if marching else None
+        if self.marching is not None:
+            known = {"windows", "budget", "shares", "adam_fraction", "warm_start"}
+            extra = sorted(set(self.marching) - known)
+            if extra:
+                raise TypeError(f"marching takes {', '.join(sorted(known))}, not {extra}")
+            if self.residual_rtol > 0:
+                raise ValueError("with marching the residual criterion is residual_atol (each "
+                                 "window has its own scale); residual_rtol is not used there")
 
     def _fit(self, problem: Any) -> FitResult:
         from pdesolve.train.pinn import PINNTrainer
+
+        if self.marching is not None:
+            return self._fit_marching(problem)
 
         known = problem.has_exact_solution or hasattr(problem, "reference")
         if self.target_error is not None and not known:
@@ -186,4 +210,46 @@ class PINNFit(FitMethod):
             discrete_errors=errors, train_time=trainer.elapsed, setup_time=setup_time,
             wall_time=time.perf_counter() - start, history=history, info=info,
             model=trainer.model, predict=trainer.evaluate,
+        )  # fmt: skip
+
+    def _fit_marching(self, problem: Any) -> FitResult:
+        from pdesolve.train.pinn.marching import MarchingTrainer
+
+        if self.target_error is not None and not (problem.has_exact_solution
+                                                  or hasattr(problem, "reference")):
+            raise ValueError(f"target_error needs the exact solution, and problem "
+                             f"{problem.name!r} has none")
+        start = time.perf_counter()
+        options = dict(self.options)
+        resume = bool(options.pop("resume", None))
+        trainer = MarchingTrainer(problem, model=self.model, rtol=self.residual_rtol,
+                                  atol=self.residual_atol, resume=resume, **self.marching,
+                                  **options)  # fmt: skip
+        setup_time = time.perf_counter() - start
+        summary = trainer.fit()
+        history = trainer.history()
+        test_error = summary["relative_l2"]
+        residual_rms = float(history["residual_rms"][-1])
+        criteria = []
+        if self.residual_atol > 0:
+            criteria.append(Criterion("residual_rms", self.residual_atol, residual_rms))
+        if self.target_error is not None:
+            criteria.append(Criterion("test_error", self.target_error,
+                                      float("nan") if test_error is None else test_error))
+        losses = np.asarray(history["train_loss"], dtype=float)
+        logged = losses[np.isfinite(losses)]
+        info: dict[str, Any] = {"config": trainer.config, "windows": summary["windows"],
+                                "parameters": count_parameters(trainer.model)}
+        if trainer.output_dir is not None:
+            info["checkpoint"] = str(trainer.output_dir)
+        return FitResult(
+            method=self.name, status=CriterionStatus.of(criteria), criteria=tuple(criteria),
+            steps=sum(int(w["steps"]) for w in summary["windows"]),
+            final_loss=float(logged[-1]) if logged.size else float("nan"),
+            best_loss=float(logged.min()) if logged.size else float("nan"),
+            history_steps=np.asarray(history["step"]), loss_history=losses,
+            test_error=test_error, residual_rms=residual_rms, discrete_values=None,
+            discrete_errors=None, train_time=summary["train_time"], setup_time=setup_time,
+            wall_time=time.perf_counter() - start, history=history, info=info,
+            model=trainer.model, predict=trainer.model.predict,
         )  # fmt: skip

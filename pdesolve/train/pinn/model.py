@@ -3,11 +3,14 @@
 ``model, problem = load_pinn(path)`` rebuilds the trained network and its problem from the
 checkpoint alone (a ``checkpoint.pt`` or the run folder holding it, e.g. the CLI's output
 folder); ``model.predict(points)`` evaluates ``u`` at any user points, e.g. an ``(N, 2)`` array of
-``(x, t)`` for a 1D time-dependent problem.
+``(x, t)`` for a 1D time-dependent problem. A time-marching run folder (one network per time
+window, :mod:`pdesolve.train.pinn.marching`) loads with the same call, as the composite
+:class:`~pdesolve.train.pinn.windows.MarchingPINN`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,8 +25,10 @@ from pdesolve.nn.mlp import make_model
 from pdesolve.problems.geometry import boundary_lift, has_boundary_lift
 from pdesolve.train.pinn.config import DTYPES
 from pdesolve.train.pinn.network import PINN, HardInitial, PeriodicFeatures
+from pdesolve.train.pinn.windows import STATE_FILE, MarchingPINN, WindowProblem, WindowStart
 
-__all__ = ["build_pinn", "lift_of", "load_pinn", "space_box", "zero_boundary_data"]
+__all__ = ["build_pinn", "freeze", "lift_of", "load_pinn", "space_box", "window_model",
+           "zero_boundary_data"]
 
 
 def space_box(space: Any) -> tuple[list[float], list[float]]:
@@ -113,10 +118,13 @@ def build_pinn(problem: Any, config: Mapping[str, Any]) -> PINN:
     return PINN(network, distance, features=features, initial=initial, lift=lift)
 
 
-def load_pinn(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[PINN, Any]:
+def load_pinn(path: str | os.PathLike,
+              map_location: Any = "cpu") -> tuple[PINN | MarchingPINN, Any]:
     """Rebuild the trained network and its problem from a checkpoint alone.
 
-    ``path`` is a ``checkpoint.pt`` or a run folder holding one. Returns ``(model, problem)``;
+    ``path`` is a ``checkpoint.pt`` or a run folder holding one, or a time-marching run folder
+    (holding ``marching.json`` and one ``window_<k>/`` per window), which gives the composite
+    :class:`~pdesolve.train.pinn.windows.MarchingPINN`. Returns ``(model, problem)``;
     ``model(x)`` evaluates ``u`` at a tensor ``x`` of shape (N, dim) and ``model.predict(points)``
     at any array-like of points (numpy in, numpy out). Time is the last column for
     time-dependent problems.
@@ -126,11 +134,18 @@ def load_pinn(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[PINN,
     if isinstance(map_location, str):
         check_device(map_location)
     path = Path(path)
+    device = target_device(map_location)  # load on the CPU, then move the rebuilt model there
+    if path.is_dir() and (path / STATE_FILE).is_file():
+        model, problem = _load_marching(path)
+        return (model.to(device) if device is not None else model).eval(), problem
     if path.is_dir():
         path = path / "checkpoint.pt"
-    device = target_device(map_location)  # load on the CPU, then move the rebuilt model there
     ckpt = load_checkpoint(path, map_location="cpu" if device is not None else map_location)
     cfg = ckpt["config"]
+    if "window" in cfg["problem"]["params"]:
+        raise ValueError(f"{str(path)!r} holds one window of a time-marching run: load the run "
+                         f"folder {str(path.parent.parent)!r} (its {STATE_FILE}) for the whole "
+                         "solution")
     problem = get_problem(cfg["problem"]["name"], **cfg["problem"]["params"])
     # in the trained precision before the weights go in (float32 parameters would round them)
     model = build_pinn(problem, cfg).to(DTYPES[cfg["dtype"]])
@@ -138,3 +153,40 @@ def load_pinn(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[PINN,
     if device is not None:  # the rebuilt model lives where the caller mapped the checkpoint
         model = model.to(device)
     return model.eval(), problem
+
+
+def freeze(model: torch.nn.Module) -> None:
+    """Evaluation mode and no gradients for the parameters (a finished time window)."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+
+def window_model(problem: WindowProblem, path: str | os.PathLike) -> tuple[PINN, dict]:
+    """The frozen, trained network of one time window (its checkpoint ``path``) and its
+    training history."""
+    ckpt = load_checkpoint(path, map_location="cpu")
+    model = build_pinn(problem, ckpt["config"]).to(DTYPES[ckpt["config"]["dtype"]])
+    model.network.load_state_dict(ckpt["model"])
+    freeze(model)
+    return model, {k: list(v) for k, v in ckpt["history"].items()}
+
+
+def _load_marching(folder: Path) -> tuple[MarchingPINN, Any]:
+    """The composite network and the problem of a finished time-marching run folder."""
+    from pdesolve.problems import get_problem
+
+    state = json.loads((folder / STATE_FILE).read_text())
+    cfg = state["config"]
+    problem = get_problem(cfg["problem"]["name"], **cfg["problem"]["params"])
+    edges = [float(t) for t in cfg["edges"]]
+    missing = [k for k, w in enumerate(state["windows"]) if not (w and w.get("done"))]
+    if missing:
+        raise ValueError(f"the time-marching run in {str(folder)!r} is unfinished (windows "
+                         f"{missing} not trained yet); resume it first (resume=True)")
+    models: list[PINN] = []
+    for k in range(len(edges) - 1):
+        start = None if k == 0 else WindowStart(models[k - 1], edges[k])
+        window = WindowProblem(problem, (edges[k], edges[k + 1]), start, index=k)
+        models.append(window_model(window, folder / f"window_{k:02d}" / "checkpoint.pt")[0])
+    return MarchingPINN(edges, models), problem

@@ -135,6 +135,9 @@ class PINNTrainer:
         Where ``metrics.csv``, ``training.png``, ``solution.png``, ``summary.json`` and
         ``checkpoint.pt`` go. A folder that already holds a run is refused unless it is
         resumed (``resume=True`` or its checkpoint path).
+    plots : bool
+        Whether the output folder gets the two PNGs (``False``: metrics, summary and
+        checkpoint only, e.g. for the windows of a time-marching run).
     checkpoint_every : int
         Also checkpoint every so many steps (0: only at the end).
     resume : path or bool, optional
@@ -200,6 +203,7 @@ class PINNTrainer:
         checkpoint_every: int = 0,
         resume: str | os.PathLike | bool | None = None,
         progress: bool | None = None,
+        plots: bool = True,
         init_from: str | os.PathLike | None = None,
         callback: Callable[[PINNTrainer], None] | None = None,
         derivatives: str = "auto",
@@ -310,6 +314,7 @@ class PINNTrainer:
         self.init_from = init_from
         self.callback = callback
         self.progress = progress
+        self.plots = bool(plots)
         self._build()
 
     # set-up ----------------------------------------------------------------------------------
@@ -928,8 +933,9 @@ class PINNTrainer:
         assert self.output_dir is not None
         self.output_dir.mkdir(parents=True, exist_ok=True)
         callbacks.write_metrics(self.history, HISTORY_KEYS, self.output_dir / "metrics.csv")
-        callbacks.plot_history(self.history, self.output_dir / "training.png",
-                               title=f"PINN on {self.problem.name}")
+        if self.plots:
+            callbacks.plot_history(self.history, self.output_dir / "training.png",
+                                   title=f"PINN on {self.problem.name}")
 
     def write_outputs(self) -> None:
         """Metrics and loss curves, ``summary.json`` and ``solution.png`` (the network, the
@@ -940,7 +946,7 @@ class PINNTrainer:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.summary(), indent=2, default=float))
         os.replace(tmp, path)
-        if self.test_x.shape[1] in (2, 3) and self.loss_kind != "rayleigh":
+        if self.plots and self.test_x.shape[1] in (2, 3) and self.loss_kind != "rayleigh":
             callbacks.plot_solution(self.test_x.detach().double().cpu().numpy(),
                                     self.evaluate(self.test_x),
                                     None if self.exact is None else
