@@ -85,10 +85,20 @@ class TrainingPoints:
         if initial is not None and sampler.method != "random" and self.n_initial:
             self._initial_fixed = initial(self.n_initial, sampler.generator)
         self.added: Tensor | None = None
+        self._joined: tuple[Tensor, Tensor, Tensor] | None = None
 
     def interior(self) -> Tensor:
+        """The interior batch, refinement points appended; a fixed set with unchanged
+        refinement points gives the same tensor every step (so jets of the parameter-free
+        factors computed for it are reused)."""
         x = self.sampler.interior()
-        return x if self.added is None else torch.cat([x, self.added])
+        if self.added is None:
+            return x
+        if self._joined is not None and self._joined[0] is x and self._joined[1] is self.added:
+            return self._joined[2]
+        joined = torch.cat([x, self.added])
+        self._joined = (x, self.added, joined)
+        return joined
 
     def boundary(self) -> Tensor | None:
         return self.sampler.boundary() if self.sampler.n_boundary else None
