@@ -132,6 +132,8 @@ def run_marching(name: str, activation: str, schedule: str, budget: float, out: 
         opts["batch"] = marching["batch"]
     if marching.get("net"):
         net = {"width": marching["net"][0], "depth": marching["net"][1]}
+    if marching.get("causal_qn") and opts.get("causal"):
+        opts["causal"] = {**opts["causal"], "quasi_newton": marching["causal_qn"]}
     problem = pdesolve.get_problem(NAMES.get(name, name), **params)
     quasi_newton = schedule != "adam"
     model = {"name": "mlp", "activation": activation, **net}
@@ -159,6 +161,7 @@ def run_marching(name: str, activation: str, schedule: str, budget: float, out: 
         "windows": k, "width_depth": f"{net['width']}x{net['depth']}", "batch": opts["batch"],
         "adam_fraction": adam_fraction if quasi_newton else 1.0,
         "warm_start": bool(marching.get("warm_start", False)),
+        "causal_qn": (opts.get("causal") or {}).get("quasi_newton", "live"),
         "relative_l2": summary["relative_l2"], "window_errors": per_window,
         "train_cpu_s": round(summary["train_cpu_time"], 1),
         "train_wall_s": round(summary["train_time"], 1),
@@ -200,6 +203,9 @@ def main() -> None:
                         help="with --marching: start each window from the previous weights")
     parser.add_argument("--net", type=int, nargs=2, metavar=("WIDTH", "DEPTH"),
                         help="with --marching: the MLP size instead of the problem's")
+    parser.add_argument("--causal-qn", choices=("live", "frozen"), default=None,
+                        help="with --marching: causal weights in the quasi-Newton phase (frozen: "
+                             "those of its first step)")
     parser.add_argument("--batch", type=int, default=None,
                         help="with --marching: collocation points instead of the problem's")
     args = parser.parse_args()
@@ -223,10 +229,12 @@ def main() -> None:
         if edges and len(edges) != args.marching + 1:
             parser.error(f"--window-edges needs K+1 = {args.marching + 1} times")
         marching = {"windows": edges or args.marching, "shares": args.window_shares,
-                    "warm_start": args.warm_start, "net": args.net, "batch": args.batch}
-    elif args.window_edges or args.window_shares or args.warm_start or args.net or args.batch:
-        parser.error("--window-edges, --window-shares, --warm-start, --net and --batch go with "
-                     "--marching")
+                    "warm_start": args.warm_start, "net": args.net, "batch": args.batch,
+                    "causal_qn": args.causal_qn}
+    elif (args.window_edges or args.window_shares or args.warm_start or args.net or args.batch
+          or args.causal_qn):
+        parser.error("--window-edges, --window-shares, --warm-start, --net, --batch and "
+                     "--causal-qn go with --marching")
     torch.set_num_threads(1)
     results = HERE / "results"
     runs = results / ("runs" if args.tag == "cells" else f"runs_{args.tag}")

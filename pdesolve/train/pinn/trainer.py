@@ -107,7 +107,10 @@ class PINNTrainer:
         mean|∇λ_k L_k|``... see the method page).
     causal : dict, optional
         Causal weighting of the PDE residual in time, ``{"segments": M, "epsilon": ε}``
-        (time-dependent problems only).
+        (time-dependent problems only); ``"quasi_newton": "frozen"`` holds the weights of
+        the first quasi-Newton step for the rest of that phase, so that its line search sees
+        one fixed loss and its exact gradient (``live``, the default, recomputes them from
+        every evaluation; they enter as constants, so the gradient is then not the loss's).
     rar : dict, optional
         Residual-based adaptive refinement, ``{"every": n, "candidates": m, "points": k}``:
         every ``n`` first-phase steps the ``k`` points of largest residual among ``m`` fresh
@@ -405,6 +408,7 @@ class PINNTrainer:
         self.cpu_elapsed = 0.0  # CPU seconds (this process) of training steps
         self.reason = "its"
         self._causal_min = float("nan")
+        self._causal_frozen: Tensor | None = None  # causal weights held in the quasi-Newton phase
         if self.resume is not None:
             self.load(self.resume)
         elif self.init_from is not None:
@@ -599,9 +603,15 @@ class PINNTrainer:
         total = ((lambda v: dist.all_reduce_mean(v.detach().clone()) * dist.world_size)
                  if dist.is_distributed else None)
 
+        frozen = cfg.get("quasi_newton") == "frozen" and self.step >= self.config["steps"]
+
         def mean_causal(r: Tensor) -> Tensor:
             w, slab = causal_weights(r[: t.shape[0]], t, self.problem.t_span,
                                      cfg["segments"], cfg["epsilon"], total, dist.world_size)
+            if frozen:  # one fixed weighted least-squares loss for the quasi-Newton phase
+                if self._causal_frozen is None:
+                    self._causal_frozen = w.detach().clone()
+                w = self._causal_frozen
             self._causal_min = float(w.min())
             return torch.mean(w * slab)
 
@@ -859,6 +869,7 @@ class PINNTrainer:
             points=self.points.state_dict(), weights=dict(self.weights),
             unknowns=self.unknowns.state_dict() if self.unknowns is not None else None,
             elapsed=self.elapsed, cpu_elapsed=self.cpu_elapsed, reason=self.reason,
+            causal_frozen=self._causal_frozen,
         )  # fmt: skip
         return str(path)
 
@@ -902,6 +913,9 @@ class PINNTrainer:
         self.history = {k: list(v) for k, v in ckpt["history"].items()}
         for key in (*HISTORY_KEYS, "loss_weights"):  # checkpoints of older versions
             self.history.setdefault(key, [float("nan")] * len(self.history["step"]))
+        self._causal_frozen = ckpt.get("causal_frozen")
+        if self._causal_frozen is not None:
+            self._causal_frozen = self._causal_frozen.to(device=self.device, dtype=self.dtype)
         self.elapsed = float(ckpt.get("elapsed", 0.0))
         self.cpu_elapsed = float(ckpt.get("cpu_elapsed", 0.0))
 
@@ -1016,13 +1030,20 @@ def _check_causal(causal: Mapping[str, Any] | None, time_dependent: bool) -> dic
     if not time_dependent:
         raise ValueError("causal weighting orders the residual in time: it needs a "
                          "time-dependent problem")
-    cfg = {"segments": 32, "epsilon": 1.0, **dict(causal)}
-    unknown = set(cfg) - {"segments", "epsilon"}
+    cfg = {"segments": 32, "epsilon": 1.0, "quasi_newton": "live", **dict(causal)}
+    unknown = set(cfg) - {"segments", "epsilon", "quasi_newton"}
     if unknown:
-        raise ValueError(f"causal takes segments and epsilon, not {sorted(unknown)}")
+        raise ValueError(f"causal takes segments, epsilon and quasi_newton, not "
+                         f"{sorted(unknown)}")
     if int(cfg["segments"]) < 1 or not float(cfg["epsilon"]) >= 0:
         raise ValueError(f"causal needs segments >= 1 and epsilon >= 0, got {cfg}")
-    return {"segments": int(cfg["segments"]), "epsilon": float(cfg["epsilon"])}
+    if cfg["quasi_newton"] not in ("live", "frozen"):
+        raise ValueError(f"causal quasi_newton must be live or frozen, got "
+                         f"{cfg['quasi_newton']!r}")
+    out = {"segments": int(cfg["segments"]), "epsilon": float(cfg["epsilon"])}
+    if cfg["quasi_newton"] == "frozen":  # (absent by default: older checkpoints still match)
+        out["quasi_newton"] = "frozen"
+    return out
 
 
 def _check_rar(rar: Mapping[str, Any] | None) -> dict | None:
