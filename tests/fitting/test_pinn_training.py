@@ -1,6 +1,7 @@
 """PINN training features: refinement, causal and adaptive weights, quasi-Newton resume, hard
 initial and periodic constraints, inverse runs, output folders (small test-only problems)."""
 
+import itertools
 import math
 
 import numpy as np
@@ -112,6 +113,28 @@ def test_causal_weights_are_monotone_in_time():
     assert all(0 < v <= 1 for v in h["causal_min_weight"][1:])
     with pytest.raises(ValueError, match="time-dependent"):
         PINNTrainer(pdesolve.get_problem("poisson", dim=1), steps=1, causal={"segments": 4})
+
+
+@pytest.mark.slow
+def test_frozen_causal_weights_give_the_quasi_newton_phase_one_loss(tmp_path):
+    causal = {"segments": 8, "epsilon": 20.0, "quasi_newton": "frozen"}
+    opts = {**SMALL, "steps": 3, "bfgs_steps": 5, "causal": causal}
+    full = PINNTrainer(Heat1D(), **opts)
+    h = full.fit()
+    qn = [i for i, p in enumerate(h["phase"]) if p == "bfgs"]
+    weights = [h["causal_min_weight"][i] for i in qn]
+    assert weights[0] < 1 and weights == [weights[0]] * len(qn)  # held for the whole phase
+    losses = [h["train_loss"][i] for i in qn]
+    # a line search on one fixed function: the loss never rises
+    assert all(b <= a for a, b in itertools.pairwise(losses))
+    # killed inside the phase and resumed: the held weights come back from the checkpoint
+    cut = PINNTrainer(Heat1D(), **opts, output_dir=tmp_path, checkpoint_every=5, plots=False)
+    cut.config["bfgs_steps"] = 2
+    cut.fit()
+    resumed = PINNTrainer(Heat1D(), **opts, resume=tmp_path / "checkpoint.pt")
+    assert resumed.fit()["train_loss"][1:] == h["train_loss"][1:]
+    with pytest.raises(ValueError, match="live or frozen"):
+        PINNTrainer(Heat1D(), **SMALL, steps=1, causal={"quasi_newton": "held"})
 
 
 def test_adaptive_weights_follow_the_gradient_ratio():
