@@ -6,8 +6,8 @@ keeps working: Fourier periodic features, causal weights within the window, RAR,
 weights, the quasi-Newton finishers, checkpoints) and the hard initial condition
 ``u_k(x, t) = u_{k-1}(x, t_k) + (t - t_k)/(t_{k+1} - t_k) D(x) N_k(x, t)`` built from the
 previous window's frozen network (window 0: the problem's initial data). A window thus costs
-like one small PINN: on a fixed collocation set the previous window's values and
-x-derivatives at ``t_k`` are computed once. The composite
+like one small PINN: on a fixed collocation set, with the fused space-time jet, the previous
+window's values and x-derivatives at ``t_k`` are computed once. The composite
 (:class:`~pdesolve.train.pinn.windows.MarchingPINN`) is continuous at the joints by
 construction.
 
