@@ -12,6 +12,10 @@ Writes ``results/cells.csv``, ``results/cells.md`` (one row per run) and one ``m
 ``training.png`` and ``solution.png`` per run under ``results/runs/<problem>_<act>_<opt>/``.
 
     OMP_NUM_THREADS=1 python experiments/pinn_benchmark/run.py --budget 60
+
+``--marching K`` trains time-dependent problems by time-marching instead (one network per time
+window, :class:`pdesolve.train.pinn.marching.MarchingTrainer`; the budget is the whole run's,
+split over the windows; ``results/<tag>.csv`` then has the per-window errors).
 """
 
 from __future__ import annotations
