@@ -56,7 +56,7 @@ def benchmark_cells() -> tuple[dict, dict]:
 
 def make_trainer(name: str, activation: str, adam: int, lbfgs: int) -> PINNTrainer:
     problems, names = benchmark_cells()
-    params, net, opts = problems[name]
+    params, net, opts = problems[name][:3]  # (the schedule defaults do not apply here)
     opts = {k: v for k, v in opts.items() if k != "causal"}
     problem = pdesolve.get_problem(names.get(name, name), **params)
     return PINNTrainer(problem, model={"name": "mlp", "activation": activation, **net},

@@ -122,20 +122,21 @@ def identity_jet(x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
     return jet
 
 
-def _tanh_third(z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    t = torch.tanh(z)
+def _tanh_third(z: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    t = torch.tanh(z, out=out)
     t2 = t * t
     d1 = 1.0 - t2
     return t, d1, (t * d1).mul_(-2.0), t2.mul_(6.0).sub_(2.0).mul_(d1)  # σ''' = σ'(6σ² - 2)
 
 
-def _sin_third(z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    s, c = torch.sin(z), torch.cos(z)
+def _sin_third(z: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    s, c = torch.sin(z, out=out), torch.cos(z)
     return s, c, -s, -c
 
 
-#: the activations of the fused MLP jet: ``(σ, σ', σ'', σ''')`` in closed form
-THIRD_ORDER: dict[str, Callable[[Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]] = {
+#: the activations of the fused MLP jet: ``(σ, σ', σ'', σ''')`` in closed form (``σ``
+#: written into ``out`` when given)
+THIRD_ORDER: dict[str, Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]]] = {
     "tanh": _tanh_third,
     "sin": _sin_third,
 }
@@ -181,18 +182,17 @@ class _MLPJet(torch.autograd.Function):
                                                 strict=True)):  # fmt: skip
             first = identity and layer == 0
             width = w.shape[0]
+            nxt = h.new_empty(width, c, n)
             if first:  # z = W x + b: ∂_i z = W[:, i], ∂²z = 0
                 z = torch.addmm(b[:, None], w, h)
-                value, d1, d2, d3 = act(z)
+                _, d1, d2, d3 = act(z, out=nxt[:, 0])
                 g = w[:, :, None]
             else:
                 z = (w @ h.reshape(h.shape[0], -1)).reshape(width, c, n)
                 z[:, 0] += b[:, None]
-                value, d1, d2, d3 = act(z[:, 0])
+                _, d1, d2, d3 = act(z[:, 0], out=nxt[:, 0])
                 g = z[:, 1 : 1 + d]
             ga = _pick(g, axes)
-            nxt = value.new_empty(width, c, n)
-            nxt[:, 0] = value
             torch.mul(g, d1[:, None], out=nxt[:, 1 : 1 + d])
             if k:
                 second = nxt[:, 1 + d :]
@@ -234,9 +234,9 @@ class _MLPJet(torch.autograd.Function):
                 through_d1 = (gg * g).sum(1)
             else:  # Σ_i ∂_i-gradient · ∂_i z + Σ_a ∂²_a-gradient · ∂²_a z in one pass
                 through_d1 = (gh[:, 1:] * z[:, 1:]).sum(1)
-            dz = gv * d1
+            gz = gh.new_empty(w.shape[0], c, n)
+            dz = torch.mul(gv, d1, out=gz[:, 0])
             dz.addcmul_(through_d1, d2)
-            gz = dz.new_empty(w.shape[0], c, n)
             dg = gz[:, 1 : 1 + d]
             torch.mul(gg, d1[:, None], out=dg)
             if k:
@@ -252,7 +252,6 @@ class _MLPJet(torch.autograd.Function):
                 grads[1] = dz.sum(1)
                 gh = None
                 break
-            gz[:, 0] = dz
             if k:
                 torch.mul(gs, d1[:, None], out=gz[:, 1 + d :])
             flat = gz.reshape(gz.shape[0], -1)
