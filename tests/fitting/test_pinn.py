@@ -317,10 +317,12 @@ def test_throughput_benchmark_names_the_deepxde_install_when_missing(monkeypatch
         module.import_deepxde()
 
 
-@pytest.mark.parametrize("case", ["laplace", "manufactured"])
-def test_hard_constraint_with_a_lift_meets_nonzero_data_on_a_shape_domain(case):
+@pytest.mark.parametrize("case,constraint", [("laplace", "hard"), ("manufactured", "hard"),
+                                             ("laplace", "auto")])  # auto: hard where a lift exists
+def test_hard_constraint_with_a_lift_meets_nonzero_data_on_a_shape_domain(case, constraint):
     problem = pdesolve.get_problem("poisson_holes", case=case, mesh_size=0.1)
-    trainer = PINNTrainer(problem, steps=2, constraint="hard", **{**SMALL, "test_points": 200})
+    trainer = PINNTrainer(problem, steps=2, constraint=constraint,
+                          **{**SMALL, "test_points": 200})
     assert trainer.constraint == "hard" and trainer.derivatives == "forward"
     trainer.fit()
     xb = problem.domain.sample_boundary(300, torch.Generator().manual_seed(1))
