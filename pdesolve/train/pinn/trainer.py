@@ -951,7 +951,15 @@ class PINNTrainer:
                                     self.exact.double().cpu().numpy(),
                                     self.output_dir / "solution.png",
                                     title=f"PINN on {self.problem.name}",
-                                    time_last=self.time_dependent)
+                                    time_last=self.time_dependent, inside=self._plane_contains())
+
+
+    def _plane_contains(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The (spatial) domain's ``contains`` when the plotted plane is the 2-D domain itself
+        (a 1-D space-time rectangle needs no mask)."""
+        domain = self.problem.domain.space if self.time_dependent else self.problem.domain
+        dim = getattr(domain, "dim", None)
+        return domain.contains if dim == 2 and hasattr(domain, "contains") else None
 
 
 def device_of(name: str | torch.device) -> torch.device:
