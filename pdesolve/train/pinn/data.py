@@ -85,19 +85,20 @@ class TrainingPoints:
         if initial is not None and sampler.method != "random" and self.n_initial:
             self._initial_fixed = initial(self.n_initial, sampler.generator)
         self.added: Tensor | None = None
-        self._joined: tuple[Tensor, Tensor, Tensor] | None = None
 
     def interior(self) -> Tensor:
-        """The interior batch, refinement points appended; a fixed set with unchanged
-        refinement points gives the same tensor every step (so jets of the parameter-free
-        factors computed for it are reused)."""
         x = self.sampler.interior()
         if self.added is None:
             return x
-        if self._joined is not None and self._joined[0] is x and self._joined[1] is self.added:
-            return self._joined[2]
+        # the same tensor while neither part changes, so that what the network caches for a
+        # fixed point set (hard-constraint factors, input features) is reused after refinement
+        last = self.__dict__.get("_joined")
+        if last is not None and last[0] is x and last[1] is self.added and last[2] == (
+                x._version, self.added._version, last[3]._version):  # fmt: skip
+            return last[3]
         joined = torch.cat([x, self.added])
-        self._joined = (x, self.added, joined)
+        self._joined = (x, self.added, (x._version, self.added._version, joined._version),
+                        joined)  # fmt: skip
         return joined
 
     def boundary(self) -> Tensor | None:

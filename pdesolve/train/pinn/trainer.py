@@ -37,9 +37,9 @@ from pdesolve.train.pinn.model import build_pinn, space_box, zero_boundary_data
 from pdesolve.train.pinn.network import PINN
 from pdesolve.train.pinn.quasi_newton import BFGS
 from pdesolve.train.pinn.residuals import (
+    SpaceTimeResidual,
     jet_residual,
     second_derivative_axes,
-    space_time_residual,
     surrogate_agrees,
 )
 
@@ -93,7 +93,8 @@ class PINNTrainer:
         ``halton``.
     constraint : str
         Dirichlet data: ``hard``, ``soft`` or ``auto`` (hard when the (spatial) domain has a
-        distance function and the data vanish, else soft). Periodic axes of a time-dependent
+        distance function and the data vanish, or is a shape with a boundary lift — a
+        rectangle or disk minus disks, ``G + D N``; else soft). Periodic axes of a time-dependent
         problem are always hard, by Fourier features (``fourier_modes`` modes per axis).
     initial_constraint : str
         Time-dependent problems: ``hard`` (``u = u0 + τ(t) D N``), ``soft`` (a loss term with
@@ -347,13 +348,16 @@ class PINNTrainer:
             return "soft"
         has_distance = self._space_distance() is not None
         zero_data = has_distance and zero_boundary_data(problem)
+        space = problem.domain.space if self.time_dependent else problem.domain
+        liftable = has_distance and has_boundary_lift(space)
         if constraint == "auto":
-            return "hard" if has_distance and zero_data else "soft"
+            # the exact form wherever the ansatz exists: D(x) N(x) for zero data, G(x) + D(x) N(x)
+            # with a boundary lift G otherwise (the penalty can stall, e.g. on the shape domain)
+            return "hard" if zero_data or liftable else "soft"
         if constraint == "hard" and not has_distance:
             raise ValueError(f"constraint='hard' needs a domain with a distance function (unit box"
                              f" or ball), not {type(problem.domain).__name__}")
-        space = problem.domain.space if self.time_dependent else problem.domain
-        if constraint == "hard" and not zero_data and not has_boundary_lift(space):
+        if constraint == "hard" and not zero_data and not liftable:
             raise ValueError("constraint='hard' needs zero Dirichlet data (the ansatz is D(x)N(x))"
                              " or a shape with a boundary lift (rectangle or disk minus disks:"
                              f" G(x) + D(x)N(x)); problem {problem.name!r} has non-zero boundary"
@@ -457,6 +461,9 @@ class PINNTrainer:
             why = self._space_time_unavailable()
             if why is None:
                 self._space_time = True
+                rtol = 1e-9 if self.dtype == torch.float64 else 1e-4
+                self._space_time_residual = SpaceTimeResidual(self.problem, self._second_axes,
+                                                              rtol)  # fmt: skip
                 return None
         if residual is not None and self.model.supports_jet:
             return residual
@@ -494,7 +501,7 @@ class PINNTrainer:
     def residual(self, x: Tensor) -> Tensor:
         """The PDE residual of the current network at ``x`` (keeps the graph when grad is on)."""
         if self._space_time:
-            return space_time_residual(self.problem, self.model, x, self._second_axes)
+            return self._space_time_residual(self.model, x)
         if self._jet_residual is not None:
             u, grad, lap = self.model.jet(x)
             return self._jet_residual(x, u, grad, lap).reshape(-1)
@@ -967,7 +974,15 @@ class PINNTrainer:
                                     self.exact.double().cpu().numpy(),
                                     self.output_dir / "solution.png",
                                     title=f"PINN on {self.problem.name}",
-                                    time_last=self.time_dependent)
+                                    time_last=self.time_dependent, inside=self._plane_contains())
+
+
+    def _plane_contains(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The (spatial) domain's ``contains`` when the plotted plane is the 2-D domain itself
+        (a 1-D space-time rectangle needs no mask)."""
+        domain = self.problem.domain.space if self.time_dependent else self.problem.domain
+        dim = getattr(domain, "dim", None)
+        return domain.contains if dim == 2 and hasattr(domain, "contains") else None
 
 
 def device_of(name: str | torch.device) -> torch.device:
