@@ -37,7 +37,7 @@ PROBLEMS = {
     "burgers": ({}, {"width": 20, "depth": 4},
                 {"batch": 2000, "sampling": "uniform", "test_grid": [201, 101]},
                 {"adam_fraction": 0.3, "rar": {"every": 250, "candidates": 10_000, "points": 100},
-                 "qn_batch": None}),
+                 "qn_batch": {"points": 4000, "resample_every": 500}}),
     "allen_cahn": ({}, {"width": 32, "depth": 4},
                    {"batch": 2000, "sampling": "uniform", "fourier_modes": 4,
                     "causal": {"segments": 32, "epsilon": 1.0}, "test_grid": [201, 101]},
