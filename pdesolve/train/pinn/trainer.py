@@ -711,8 +711,11 @@ class PINNTrainer:
         else:
             h["lr"].append(float(opt.param_groups[0]["lr"]) if opt is not None else float("nan"))
         h["time"].append(self.elapsed)
-        h["points"].append(int(self.sampler.n_interior + (0 if self.points.added is None
-                                                          else self.points.added.shape[0])))
+        qn = self.config.get("qn_batch") or {}
+        n = qn["points"] if "points" in qn and phase in ("lbfgs", "bfgs", "ssbfgs") else \
+            self.sampler.n_interior  # the interior points of this phase's batch
+        h["points"].append(int(n + (0 if self.points.added is None
+                                    else self.points.added.shape[0])))
         errors = self.parameter_errors()
         h["parameter_error"].append(max(errors.values()) if errors else float("nan"))
         h["causal_min_weight"].append(self._causal_min)
