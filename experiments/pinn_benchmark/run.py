@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 import pdesolve
-from pdesolve.io import markdown_table, write_csv
+from pdesolve.io import markdown_table, read_csv, write_csv
 from pdesolve.train.pinn import PINNTrainer
 
 HERE = Path(__file__).resolve().parent
@@ -143,6 +143,28 @@ def describe_qn(qn: dict | None) -> str:
     return out
 
 
+LABELS = {"burgers": "Burgers", "allen_cahn": "Allen–Cahn", "heat2d": "2D heat",
+          "poisson_holes": "square minus disks", "tanh": "tanh", "sin": "sin", "raf": "RAF"}
+
+
+def grid_table(rows: list[dict]) -> list[dict]:
+    """One row per (problem, activation) with the relative L2 error of each schedule (the
+    median over seeds where a cell has several), the README's layout of a grid."""
+    cells: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for r in rows:
+        key = (r["problem"], r["activation"])
+        cells.setdefault(key, {}).setdefault(r["optimiser"], []).append(float(r["relative_l2"]))
+    order = {name: i for i, name in enumerate([*PROBLEMS, *ACTIVATIONS])}
+    table = []
+    for (problem, activation) in sorted(cells, key=lambda k: (order[k[0]], order[k[1]])):
+        row = {"problem": LABELS[problem], "activation": LABELS[activation]}
+        for schedule, label in (("adam", "Adam"), ("adam+ssbfgs", "Adam → SSBFGS")):
+            errors = sorted(cells[(problem, activation)].get(schedule, []))
+            row[label] = errors[len(errors) // 2] if errors else "-"
+        table.append(row)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=60.0,
@@ -173,7 +195,16 @@ def main() -> None:
     parser.add_argument("--schedules", nargs="*", default=list(SCHEDULES))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--tag", default="cells")
+    parser.add_argument("--table-from", nargs="+", metavar="CSV",
+                        help="train nothing: write results/<tag>_table.md, the problem × "
+                             "activation table of the runs in these CSV files")
     args = parser.parse_args()
+    if args.table_from:
+        rows = [row for path in args.table_from for row in read_csv(path)]
+        text = markdown_table(grid_table(rows))
+        (HERE / "results" / f"{args.tag}_table.md").write_text(text)
+        print(text, end="")
+        return
     for what, given, known in (("problem", args.problems, PROBLEMS),
                                ("activation", args.activations, ACTIVATIONS),
                                ("schedule", args.schedules, SCHEDULES)):  # fmt: skip

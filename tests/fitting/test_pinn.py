@@ -317,10 +317,12 @@ def test_throughput_benchmark_names_the_deepxde_install_when_missing(monkeypatch
         module.import_deepxde()
 
 
-@pytest.mark.parametrize("case", ["laplace", "manufactured"])
-def test_hard_constraint_with_a_lift_meets_nonzero_data_on_a_shape_domain(case):
+@pytest.mark.parametrize("case,constraint", [("laplace", "hard"), ("manufactured", "hard"),
+                                             ("laplace", "auto")])  # auto: hard where a lift exists
+def test_hard_constraint_with_a_lift_meets_nonzero_data_on_a_shape_domain(case, constraint):
     problem = pdesolve.get_problem("poisson_holes", case=case, mesh_size=0.1)
-    trainer = PINNTrainer(problem, steps=2, constraint="hard", **{**SMALL, "test_points": 200})
+    trainer = PINNTrainer(problem, steps=2, constraint=constraint,
+                          **{**SMALL, "test_points": 200})
     assert trainer.constraint == "hard" and trainer.derivatives == "forward"
     trainer.fit()
     xb = problem.domain.sample_boundary(300, torch.Generator().manual_seed(1))
@@ -349,3 +351,17 @@ def test_hard_boundary_and_initial_data_of_the_2d_heat_problem_are_exact():
     x0 = problem.domain.sample_initial(200, gen)
     np.testing.assert_allclose(trainer.evaluate(x0), problem.initial_value(x0[:, :-1]).numpy(),
                                atol=1e-12)  # fmt: skip
+
+
+def test_solution_plot_leaves_the_holes_of_a_shape_domain_blank():
+    from pdesolve.train.pinn.callbacks import triangulation
+
+    plate = pdesolve.problems.geometry.Rectangle((0, 0), (1, 1)) - \
+        pdesolve.problems.geometry.Disk((0.5, 0.5), 0.25)
+    pts = plate.sample_interior(400, torch.Generator().manual_seed(0)).numpy()
+    in_hole = lambda c: np.hypot(c[:, 0] - 0.5, c[:, 1] - 0.5) < 0.25  # noqa: E731
+    whole = triangulation(pts)  # Delaunay fills the convex hull, the hole too
+    assert in_hole(pts[whole.triangles].mean(axis=1)).any()
+    mesh = triangulation(pts, plate.contains)
+    kept = mesh.triangles[~mesh.mask]
+    assert not in_hole(pts[kept].mean(axis=1)).any() and len(kept) > 0.8 * len(mesh.triangles)

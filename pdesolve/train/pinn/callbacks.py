@@ -8,7 +8,7 @@ states, collocation set, history); everything here is atomic (temporary file, th
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,12 +57,30 @@ def progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
                 disable=None if enabled is None else not enabled)
 
 
+def triangulation(points: np.ndarray,
+                  inside: Callable[[np.ndarray], np.ndarray] | None = None) -> Any:
+    """The Delaunay triangulation of 2-D ``points`` (a ``matplotlib.tri.Triangulation``), with
+    the triangles whose centroid is not ``inside`` the domain masked."""
+    from pdesolve.plotting import pyplot
+
+    pyplot()  # the Agg backend, before matplotlib.tri loads
+    from matplotlib.tri import Triangulation
+
+    mesh = Triangulation(points[:, 0], points[:, 1])
+    if inside is not None:
+        mesh.set_mask(~np.asarray(inside(points[mesh.triangles].mean(axis=1)), dtype=bool))
+    return mesh
+
+
 def plot_solution(points: np.ndarray, values: np.ndarray, reference: np.ndarray | None,
-                  path: str | os.PathLike, title: str = "", time_last: bool = False) -> None:
+                  path: str | os.PathLike, title: str = "", time_last: bool = False,
+                  inside: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
     """The network's values, the exact/reference solution and the error on the test points.
 
     Points are ``(x, y)`` or ``(x, t)`` pairs; with three columns and ``time_last`` the slice at
-    the final time is shown.
+    the final time is shown. ``inside`` (the domain's ``contains`` for the two plotted
+    coordinates) blanks the triangles of the points' triangulation whose centroid lies outside
+    the domain, so that holes and re-entrant corners are not painted over.
     """
     pts, vals = np.asarray(points), np.asarray(values)
     ref = None if reference is None else np.asarray(reference)
@@ -75,8 +93,9 @@ def plot_solution(points: np.ndarray, values: np.ndarray, reference: np.ndarray 
     if ref is not None:
         panels += [("exact / reference", ref), ("|error|", np.abs(vals - ref))]
     fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    mesh = triangulation(pts, inside)
     for ax, (name, v) in zip(axes[0], panels, strict=True):
-        im = ax.tricontourf(pts[:, 0], pts[:, 1], v, levels=50)
+        im = ax.tricontourf(mesh, v, levels=50)
         fig.colorbar(im, ax=ax)
         ax.set_title(name)
         ax.set_xlabel("x")

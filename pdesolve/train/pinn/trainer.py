@@ -93,7 +93,8 @@ class PINNTrainer:
         ``halton``.
     constraint : str
         Dirichlet data: ``hard``, ``soft`` or ``auto`` (hard when the (spatial) domain has a
-        distance function and the data vanish, else soft). Periodic axes of a time-dependent
+        distance function and the data vanish, or is a shape with a boundary lift — a
+        rectangle or disk minus disks, ``G + D N``; else soft). Periodic axes of a time-dependent
         problem are always hard, by Fourier features (``fourier_modes`` modes per axis).
     initial_constraint : str
         Time-dependent problems: ``hard`` (``u = u0 + τ(t) D N``), ``soft`` (a loss term with
@@ -350,13 +351,16 @@ class PINNTrainer:
             return "soft"
         has_distance = self._space_distance() is not None
         zero_data = has_distance and zero_boundary_data(problem)
+        space = problem.domain.space if self.time_dependent else problem.domain
+        liftable = has_distance and has_boundary_lift(space)
         if constraint == "auto":
-            return "hard" if has_distance and zero_data else "soft"
+            # the exact form wherever the ansatz exists: D(x) N(x) for zero data, G(x) + D(x) N(x)
+            # with a boundary lift G otherwise (the penalty can stall, e.g. on the shape domain)
+            return "hard" if zero_data or liftable else "soft"
         if constraint == "hard" and not has_distance:
             raise ValueError(f"constraint='hard' needs a domain with a distance function (unit box"
                              f" or ball), not {type(problem.domain).__name__}")
-        space = problem.domain.space if self.time_dependent else problem.domain
-        if constraint == "hard" and not zero_data and not has_boundary_lift(space):
+        if constraint == "hard" and not zero_data and not liftable:
             raise ValueError("constraint='hard' needs zero Dirichlet data (the ansatz is D(x)N(x))"
                              " or a shape with a boundary lift (rectangle or disk minus disks:"
                              f" G(x) + D(x)N(x)); problem {problem.name!r} has non-zero boundary"
@@ -980,7 +984,15 @@ class PINNTrainer:
                                     self.exact.double().cpu().numpy(),
                                     self.output_dir / "solution.png",
                                     title=f"PINN on {self.problem.name}",
-                                    time_last=self.time_dependent)
+                                    time_last=self.time_dependent, inside=self._plane_contains())
+
+
+    def _plane_contains(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The (spatial) domain's ``contains`` when the plotted plane is the 2-D domain itself
+        (a 1-D space-time rectangle needs no mask)."""
+        domain = self.problem.domain.space if self.time_dependent else self.problem.domain
+        dim = getattr(domain, "dim", None)
+        return domain.contains if dim == 2 and hasattr(domain, "contains") else None
 
 
 def device_of(name: str | torch.device) -> torch.device:
