@@ -88,7 +88,18 @@ class TrainingPoints:
 
     def interior(self) -> Tensor:
         x = self.sampler.interior()
-        return x if self.added is None else torch.cat([x, self.added])
+        if self.added is None:
+            return x
+        # the same tensor while neither part changes, so that what the network caches for a
+        # fixed point set (hard-constraint factors, input features) is reused after refinement
+        last = self.__dict__.get("_joined")
+        if last is not None and last[0] is x and last[1] is self.added and last[2] == (
+                x._version, self.added._version, last[3]._version):  # fmt: skip
+            return last[3]
+        joined = torch.cat([x, self.added])
+        self._joined = (x, self.added, (x._version, self.added._version, joined._version),
+                        joined)  # fmt: skip
+        return joined
 
     def boundary(self) -> Tensor | None:
         return self.sampler.boundary() if self.sampler.n_boundary else None

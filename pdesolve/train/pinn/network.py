@@ -122,30 +122,31 @@ def identity_jet(x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
     return jet
 
 
-def _tanh_third(z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    t = torch.tanh(z)
+def _tanh_third(z: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    t = torch.tanh(z, out=out)
     t2 = t * t
     d1 = 1.0 - t2
     return t, d1, (t * d1).mul_(-2.0), t2.mul_(6.0).sub_(2.0).mul_(d1)  # σ''' = σ'(6σ² - 2)
 
 
-def _sin_third(z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    s, c = torch.sin(z), torch.cos(z)
+def _sin_third(z: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    s, c = torch.sin(z, out=out), torch.cos(z)
     return s, c, -s, -c
 
 
-#: the activations of the fused MLP jet: ``(σ, σ', σ'', σ''')`` in closed form
-THIRD_ORDER: dict[str, Callable[[Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]] = {
+#: the activations of the fused MLP jet: ``(σ, σ', σ'', σ''')`` in closed form (``σ``
+#: written into ``out`` when given)
+THIRD_ORDER: dict[str, Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]]] = {
     "tanh": _tanh_third,
     "sin": _sin_third,
 }
 
 
 def _pick(g: Tensor, axes: tuple[int, ...]) -> Tensor:
-    """``g[axes]`` along the first dimension, a view when the axes are consecutive."""
+    """``g[:, axes]`` (the channel dimension), a view when the axes are consecutive."""
     if axes and axes == tuple(range(axes[0], axes[0] + len(axes))):
-        return g[axes[0] : axes[0] + len(axes)]
-    return g[list(axes)]
+        return g[:, axes[0] : axes[0] + len(axes)]
+    return g[:, list(axes)]
 
 
 class _MLPJet(torch.autograd.Function):
@@ -158,83 +159,110 @@ class _MLPJet(torch.autograd.Function):
     With ``identity`` the input is the points themselves and the first layer's derivative
     channels are its weight columns (no product). First derivatives with respect to the
     weights only (no double backward).
+
+    Inside, every layer's jet is stored feature-major, ``(width, channels, N)``, so that each
+    layer is one product ``W @ H`` of a small square matrix with a long one (the layout in which
+    BLAS runs these skinny products fastest); the input and the output keep the public
+    ``(channels, N, features)`` layout.
     """
 
     @staticmethod
     def forward(ctx: Any, inp: Tensor, identity: bool, axes: tuple[int, ...],
                 activations: tuple, *params: Tensor) -> Tensor:  # fmt: skip
         weights, biases = params[0::2], params[1::2]
-        d = inp.shape[1] if identity else inp.shape[0] - 1 - len(axes)
+        if identity:
+            n, d = inp.shape
+            h = inp.t()  # (d, N)
+        else:
+            d, n = inp.shape[0] - 1 - len(axes), inp.shape[1]
+            h = inp.permute(2, 0, 1).contiguous()  # (features, C, N)
+        c, k = 1 + d + len(axes), len(axes)
         saved: list[Tensor] = []
-        h = inp
         for layer, (w, b, act) in enumerate(zip(weights[:-1], biases[:-1], activations,
                                                 strict=True)):  # fmt: skip
             first = identity and layer == 0
-            if first:  # z = x Wᵀ + b: ∂_i z = W[:, i], ∂²z = 0
-                z = torch.addmm(b, inp, w.t())
-                value, d1, d2, d3 = act(z)
-                g = w.t()[:, None, :]
+            width = w.shape[0]
+            nxt = h.new_empty(width, c, n)
+            if first:  # z = W x + b: ∂_i z = W[:, i], ∂²z = 0
+                z = torch.addmm(b[:, None], w, h)
+                _, d1, d2, d3 = act(z, out=nxt[:, 0])
+                g = w[:, :, None]
             else:
-                z = h @ w.t()
-                z[0] += b
-                value, d1, d2, d3 = act(z[0])
-                g = z[1 : 1 + d]
+                z = (w @ h.reshape(h.shape[0], -1)).reshape(width, c, n)
+                z[:, 0] += b[:, None]
+                _, d1, d2, d3 = act(z[:, 0], out=nxt[:, 0])
+                g = z[:, 1 : 1 + d]
             ga = _pick(g, axes)
-            nxt = value.new_empty(1 + d + len(axes), *value.shape)
-            nxt[0] = value
-            torch.mul(g, d1, out=nxt[1 : 1 + d])
-            second = nxt[1 + d :]
-            torch.mul(ga * ga, d2, out=second)
-            if not first:
-                second.addcmul_(z[1 + d :], d1)
-            saved += [h, inp if first else z, d1, d2, d3]
+            torch.mul(g, d1[:, None], out=nxt[:, 1 : 1 + d])
+            if k:
+                second = nxt[:, 1 + d :]
+                torch.mul(ga * ga, d2[:, None], out=second)
+                if not first:
+                    second.addcmul_(z[:, 1 + d :], d1[:, None])
+            saved += [h, z, d1, d2, d3]
             h = nxt
-        out = h @ weights[-1].t()
-        out[0] += biases[-1]
+        w = weights[-1]
+        out = (w @ h.reshape(h.shape[0], -1)).reshape(w.shape[0], c, n)
+        out[:, 0] += biases[-1][:, None]
         ctx.save_for_backward(h, *weights, *saved)
         ctx.d, ctx.layers, ctx.axes, ctx.identity = d, len(weights), axes, identity
-        return out
+        return out.permute(1, 2, 0)  # (C, N, out)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         d, layers, axes = ctx.d, ctx.layers, ctx.axes
+        k = len(axes)
         tensors = ctx.saved_tensors
         h, weights, saved = tensors[0], tensors[1 : 1 + layers], tensors[1 + layers :]
         grads: list[Tensor | None] = [None] * (2 * layers)
-        gz = grad_out.contiguous()
-        grads[-2] = gz.reshape(-1, gz.shape[-1]).t() @ h.reshape(-1, h.shape[-1])
-        grads[-1] = gz[0].sum(0)
-        gh = gz @ weights[-1]
-        consecutive = bool(axes) and axes == tuple(range(axes[0], axes[0] + len(axes)))
+        c, n = grad_out.shape[0], grad_out.shape[1]
+        gz = grad_out.permute(2, 0, 1).contiguous()  # (out, C, N)
+        flat = gz.reshape(gz.shape[0], -1)
+        grads[-2] = flat @ h.reshape(h.shape[0], -1).t()
+        grads[-1] = gz[:, 0].sum(1)
+        gh = (weights[-1].t() @ flat).reshape(h.shape[0], c, n)
+        consecutive = bool(axes) and axes == tuple(range(axes[0], axes[0] + k))
         for layer in reversed(range(layers - 1)):
             h, z, d1, d2, d3 = saved[5 * layer : 5 * layer + 5]
             first = ctx.identity and layer == 0
-            g = weights[0].t()[:, None, :] if first else z[1 : 1 + d]
+            w = weights[layer]
+            g = w[:, :, None] if first else z[:, 1 : 1 + d]
             ga = _pick(g, axes)
-            gv, gg, gs = gh[0], gh[1 : 1 + d], gh[1 + d :]
-            gsg = gs * ga
-            through_d1 = (gg * g).sum(0)
-            if not first:
-                through_d1 += (gs * z[1 + d :]).sum(0)
-            dz = (gv * d1).addcmul_(through_d1, d2).addcmul_((gsg * ga).sum(0), d3)
-            gz = dz.new_empty(1 + d + len(axes), *dz.shape)
-            gz[0] = dz
-            dg = gz[1 : 1 + d]
-            torch.mul(gg, d1, out=dg)
-            if consecutive:
-                dg[axes[0] : axes[0] + len(axes)].addcmul_(gsg, d2, value=2.0)
-            elif axes:
-                dg.index_add_(0, torch.tensor(axes, device=dg.device), 2.0 * d2 * gsg)
+            gv, gg, gs = gh[:, 0], gh[:, 1 : 1 + d], gh[:, 1 + d :]
             if first:
-                grads[0] = dz.t() @ h + dg.sum(1).t()
-                grads[1] = dz.sum(0)
+                through_d1 = (gg * g).sum(1)
+            else:  # Σ_i ∂_i-gradient · ∂_i z + Σ_a ∂²_a-gradient · ∂²_a z in one pass
+                through_d1 = (gh[:, 1:] * z[:, 1:]).sum(1)
+            gz = gh.new_empty(w.shape[0], c, n)
+            dz = torch.mul(gv, d1, out=gz[:, 0])
+            dz.addcmul_(through_d1, d2)
+            dg = gz[:, 1 : 1 + d]
+            torch.mul(gg, d1[:, None], out=dg)
+            if k:
+                gsg = gs * ga
+                dz.addcmul_((gsg * ga).sum(1) if k > 1 else gsg[:, 0] * ga[:, 0], d3)
+                if consecutive:
+                    dg[:, axes[0] : axes[0] + k].addcmul_(gsg, d2[:, None], value=2.0)
+                else:
+                    dg.index_add_(1, torch.tensor(axes, device=dg.device),
+                                  2.0 * d2[:, None] * gsg)  # fmt: skip
+            if first:
+                grads[0] = dz @ h.t() + dg.sum(2)
+                grads[1] = dz.sum(1)
                 gh = None
                 break
-            torch.mul(gs, d1, out=gz[1 + d :])
-            grads[2 * layer] = gz.reshape(-1, gz.shape[-1]).t() @ h.reshape(-1, h.shape[-1])
-            grads[2 * layer + 1] = dz.sum(0)
-            gh = gz @ weights[layer] if layer > 0 or ctx.needs_input_grad[0] else None
+            if k:
+                torch.mul(gs, d1[:, None], out=gz[:, 1 + d :])
+            flat = gz.reshape(gz.shape[0], -1)
+            grads[2 * layer] = flat @ h.reshape(h.shape[0], -1).t()
+            grads[2 * layer + 1] = dz.sum(1)
+            if layer > 0 or ctx.needs_input_grad[0]:
+                gh = (w.t() @ flat).reshape(w.shape[1], c, n)
+            else:
+                gh = None
+        if gh is not None:
+            gh = gh.permute(1, 2, 0)  # back to the input's (C, N, features)
         return (gh, None, None, None, *grads)
 
 

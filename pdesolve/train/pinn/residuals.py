@@ -12,6 +12,11 @@
   them is unchanged, while the nested autograd inside ``pde_residual`` now runs through a few
   element-wise operations instead of the network. Mixed second derivatives of ``q`` vanish:
   :func:`surrogate_agrees` checks a problem against nested autograd before the trainer uses it.
+  :class:`SpaceTimeResidual` is what the trainer calls: when the residual is affine in the jet
+  (heat, wave: ``r = a u + b·∇u + c·∂²u - f`` with parameter-free ``a, b, c, f``), it finds
+  that once and keeps the coefficients at each fixed point set, so that a training step
+  evaluates ``r`` in a few element-wise operations, without autograd through the problem's
+  coefficient, source or the quadratic model.
 
 Otherwise the trainer differentiates the network by nested autograd through
 ``problem.pde_residual``.
@@ -34,10 +39,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pdesolve.problems.base import Problem
+from pdesolve.problems.base import PointCache, Problem
 from pdesolve.train.pinn.network import point_jet
 
-__all__ = ["diffusion_residual_from_jet", "jet_residual", "quadratic_model",
+__all__ = ["SpaceTimeResidual", "affine_coefficients", "diffusion_residual_from_jet",
+           "jet_residual", "quadratic_model",
            "second_derivative_axes", "space_time_residual", "surrogate_agrees"]  # fmt: skip
 
 
@@ -89,6 +95,79 @@ def space_time_residual(
     with torch.enable_grad():
         y = x.detach().requires_grad_(True)
         return problem.pde_residual(q, y).reshape(-1)
+
+
+def _residual_of_jet(problem: Any, x: Tensor, u: Tensor, grad: Tensor, second: Tensor) -> Tensor:
+    with torch.enable_grad():
+        y = x.detach().requires_grad_(True)
+        return problem.pde_residual(quadratic_model(x, u, grad, second), y).reshape(-1)
+
+
+def affine_coefficients(problem: Any, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(r0, a, b, c)`` (detached) with ``r = r0 + a u + Σ_i b_i ∂_i u + Σ_i c_i ∂²_i u`` the
+    linearisation of ``problem.pde_residual`` at the zero jet, point by point at ``x``; the
+    residual equals it exactly when it is affine in the jet (:class:`SpaceTimeResidual`
+    checks that)."""
+    n, d = x.shape
+    x = x.detach()
+    with torch.enable_grad():
+        jet = (x.new_zeros(n, requires_grad=True), x.new_zeros(n, d, requires_grad=True),
+               x.new_zeros(n, d, requires_grad=True))  # fmt: skip
+        r = _residual_of_jet(problem, x, *jet)
+        # the residual is point-wise, so the gradient of the sum holds each point's own row
+        parts = torch.autograd.grad(r.sum(), jet, allow_unused=True) if r.requires_grad \
+            else (None,) * 3
+    a, b, c = (torch.zeros_like(z) if g is None else g for g, z in zip(parts, jet, strict=True))
+    return r.detach(), a, b, c
+
+
+class SpaceTimeResidual:
+    """:func:`space_time_residual` for one problem, with affine residuals evaluated from cached
+    coefficients.
+
+    On first use it tests whether the residual is affine in the jet ``(u, ∇u, ∂²u)`` (two
+    seeded random jets at the first points seen must match the linearisation of
+    :func:`affine_coefficients` to ``rtol``). If so, the coefficients at each point set are
+    computed once (kept for the last few unmodified point sets, like
+    :class:`pdesolve.problems.base.PointCache`; new or changed points get new ones) and the
+    residual is ``r0 + a u + b·∇u + c·∂²u`` of the network's jet; otherwise every call is
+    :func:`space_time_residual`. Either way the value is that of ``problem.pde_residual`` on the
+    network's jet (to rounding).
+    """
+
+    def __init__(self, problem: Any, axes: Sequence[int] | None = None,
+                 rtol: float = 1e-9) -> None:  # fmt: skip
+        self.problem = problem
+        self.axes = None if axes is None else tuple(int(a) for a in axes)
+        self.rtol = float(rtol)
+        self.affine: bool | None = None  # unknown until the first call
+        self._coefficients = PointCache(4)
+
+    def _is_affine(self, x: Tensor) -> bool:
+        r0, a, b, c = affine_coefficients(self.problem, x)
+        gen = torch.Generator().manual_seed(0)
+        n, d = x.shape
+        for _ in range(2):
+            u, g, s = (torch.randn(shape, generator=gen, dtype=torch.float64).to(x)
+                       for shape in ((n,), (n, d), (n, d)))  # fmt: skip
+            with torch.no_grad():
+                exact = _residual_of_jet(self.problem, x, u, g, s).detach()
+            linear = r0 + a * u + (b * g).sum(dim=1) + (c * s).sum(dim=1)
+            scale = max(float(exact.abs().max()), float(r0.abs().max()), 1.0)
+            if not bool((exact - linear).abs().max() <= self.rtol * scale):
+                return False
+        return True
+
+    def __call__(self, model: Any, x: Tensor) -> Tensor:
+        """The residual of ``model`` (a :class:`pdesolve.train.pinn.network.PINN`) at ``x``;
+        keeps the graph to the weights when grad is on."""
+        if self.affine is None:
+            self.affine = self._is_affine(x)
+        if not self.affine:
+            return space_time_residual(self.problem, model, x, self.axes)
+        r0, a, b, c = self._coefficients(lambda p: affine_coefficients(self.problem, p), x)
+        u, grad, second = model.diagonal_jet(x, self.axes)
+        return r0 + a * u + (b * grad).sum(dim=1) + (c * second).sum(dim=1)
 
 
 def second_derivative_axes(problem: Any, model: Any, x: Tensor) -> tuple[int, ...]:

@@ -37,9 +37,9 @@ from pdesolve.train.pinn.model import build_pinn, space_box, zero_boundary_data
 from pdesolve.train.pinn.network import PINN
 from pdesolve.train.pinn.quasi_newton import BFGS
 from pdesolve.train.pinn.residuals import (
+    SpaceTimeResidual,
     jet_residual,
     second_derivative_axes,
-    space_time_residual,
     surrogate_agrees,
 )
 
@@ -463,6 +463,9 @@ class PINNTrainer:
             why = self._space_time_unavailable()
             if why is None:
                 self._space_time = True
+                rtol = 1e-9 if self.dtype == torch.float64 else 1e-4
+                self._space_time_residual = SpaceTimeResidual(self.problem, self._second_axes,
+                                                              rtol)  # fmt: skip
                 return None
         if residual is not None and self.model.supports_jet:
             return residual
@@ -500,7 +503,7 @@ class PINNTrainer:
     def residual(self, x: Tensor) -> Tensor:
         """The PDE residual of the current network at ``x`` (keeps the graph when grad is on)."""
         if self._space_time:
-            return space_time_residual(self.problem, self.model, x, self._second_axes)
+            return self._space_time_residual(self.model, x)
         if self._jet_residual is not None:
             u, grad, lap = self.model.jet(x)
             return self._jet_residual(x, u, grad, lap).reshape(-1)
