@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -40,25 +41,31 @@ HERE = Path(__file__).resolve().parent
 PROBLEMS = {
     "burgers": ({}, {"width": 20, "depth": 4},
                 {"batch": 2000, "sampling": "uniform", "test_grid": [201, 101]},
-                {"adam_fraction": 0.3, "rar": {"every": 250, "candidates": 10_000, "points": 100}}),
+                {"adam_fraction": 0.3, "rar": {"every": 250, "candidates": 10_000, "points": 100},
+                 "qn_batch": {"points": 4000, "resample_every": 500}}),
     "allen_cahn": ({}, {"width": 32, "depth": 4},
                    {"batch": 2000, "sampling": "uniform", "fourier_modes": 4,
                     "causal": {"segments": 32, "epsilon": 1.0}, "test_grid": [201, 101]},
-                   {"adam_fraction": 0.5, "rar": None}),
+                   {"adam_fraction": 0.5, "rar": None, "qn_batch": None}),
     "heat2d": ({"dim": 2}, {"width": 32, "depth": 3},
                {"batch": 2000, "sampling": "uniform", "constraint": "hard",
                 "test_grid": [33, 11]},
-               {"adam_fraction": 0.2, "rar": None}),
+               {"adam_fraction": 0.2, "rar": None, "qn_batch": None}),
     "poisson_holes": ({"mesh_size": 0.005}, {"width": 32, "depth": 4},
                       {"batch": 2000, "sampling": "uniform", "constraint": "hard",
                        "test_points": 10_000},
-                      {"adam_fraction": 0.1, "rar": None}),
+                      {"adam_fraction": 0.1, "rar": None, "qn_batch": None}),
 }  # fmt: skip
 # each problem's schedule defaults (the Adam share of the budget before the quasi-Newton
-# phase, residual-based refinement during Adam), from the longer runs in the README
+# phase, residual-based refinement during Adam, the quasi-Newton batch: None = the 2000 points
+# plus the refinement points, fixed), from the longer runs in the README
 NAMES = {"heat2d": "heat"}
 ACTIVATIONS = ("tanh", "sin", "raf")
 SCHEDULES = ("adam", "adam+ssbfgs")
+
+
+def quasi_newton_schedule(schedule: str) -> bool:
+    return schedule != "adam"
 
 
 class Budget:
@@ -71,7 +78,11 @@ class Budget:
         self.adam_part = seconds * adam_fraction if quasi_newton else seconds
 
     def __call__(self, trainer: PINNTrainer) -> None:
-        cfg = trainer.config
+        cfg, h = trainer.config, trainer.history
+        if trainer.step % 500 == 0:  # a progress line on stderr
+            print(f"step {trainer.step} {h['phase'][-1]} loss {h['train_loss'][-1]:.3e} "
+                  f"error {h['relative_l2'][-1]:.3e} cpu {trainer.cpu_elapsed:.0f} s",
+                  file=sys.stderr, flush=True)
         if trainer.step < cfg["steps"] and trainer.cpu_elapsed >= self.adam_part:
             cfg["steps"] = trainer.step  # switch to the quasi-Newton phase (or finish)
             if not self.quasi_newton:
@@ -82,12 +93,14 @@ class Budget:
 
 def run_cell(name: str, activation: str, schedule: str, budget: float, out: Path,
              seed: int = 0, adam_fraction: float = 0.5, log_every: int = 5,
-             rar: dict | None = None) -> dict:
+             rar: dict | None = None, qn_batch: dict | None = None) -> dict:
     params, net, opts, _ = PROBLEMS[name]
     if rar:
         opts = {**opts, "rar": rar}
+    if qn_batch and quasi_newton_schedule(schedule):
+        opts = {**opts, "qn_batch": qn_batch}
     problem = pdesolve.get_problem(NAMES.get(name, name), **params)
-    quasi_newton = schedule != "adam"
+    quasi_newton = quasi_newton_schedule(schedule)
     model = {"name": "mlp", "activation": activation, **net}
     if activation == "raf":
         model["activation_options"] = {"gaussian_width": 0.5}
@@ -113,6 +126,7 @@ def run_cell(name: str, activation: str, schedule: str, budget: float, out: Path
         "problem": name, "activation": activation, "optimiser": schedule, "seed": seed,
         "adam_fraction": adam_fraction if quasi_newton else 1.0,
         "rar": "{every}/{candidates}/{points}".format(**rar) if rar else "none",
+        "qn_batch": describe_qn(trainer.config.get("qn_batch")) if quasi_newton else "",
         "relative_l2": trainer.relative_l2(), "train_cpu_s": round(trainer.cpu_elapsed, 1),
         "train_wall_s": round(trainer.elapsed, 1), "adam_steps": adam_steps,
         "qn_steps": trainer.step - adam_steps,
@@ -177,6 +191,16 @@ def run_marching(name: str, activation: str, schedule: str, budget: float, out: 
     return row
 
 
+def describe_qn(qn: dict | None) -> str:
+    """``points sampling [/every hessian] [+rar]`` of a quasi-Newton batch, for the tables."""
+    if not qn:
+        return "batch"
+    out = f"{qn.get('points', 'batch')} {qn['sampling']}"
+    if qn["resample_every"]:
+        out += f" /{qn['resample_every']} {qn['hessian']}" + (" +rar" if qn["refine"] else "")
+    return out
+
+
 LABELS = {"burgers": "Burgers", "allen_cahn": "Allen–Cahn", "heat2d": "2D heat",
           "poisson_holes": "square minus disks", "tanh": "tanh", "sin": "sin", "raf": "RAF"}
 
@@ -213,6 +237,17 @@ def main() -> None:
                              "quasi-Newton batch too; default: each problem's own)")
     parser.add_argument("--no-rar", action="store_true",
                         help="no residual-based refinement, whatever the problem's default")
+    parser.add_argument("--qn-points", type=int, default=None,
+                        help="interior points of the quasi-Newton batch (plus the refinement "
+                             "points; default: each problem's own, else the Adam batch)")
+    parser.add_argument("--qn-sampling", choices=("uniform", "lhs", "sobol", "halton"),
+                        default=None, help="how the quasi-Newton batch is drawn")
+    parser.add_argument("--qn-resample", type=int, default=None, metavar="EVERY",
+                        help="draw a fresh quasi-Newton batch every EVERY iterations (0: never)")
+    parser.add_argument("--qn-hessian", choices=("keep", "reset"), default=None,
+                        help="keep or reset the inverse Hessian when the batch is resampled")
+    parser.add_argument("--qn-refine", choices=("yes", "no"), default=None,
+                        help="refine (the rar sizes) at every resample (default: with rar)")
     parser.add_argument("--problems", nargs="*", default=list(PROBLEMS))
     parser.add_argument("--activations", nargs="*", default=list(ACTIVATIONS))
     parser.add_argument("--schedules", nargs="*", default=list(SCHEDULES))
@@ -279,6 +314,13 @@ def main() -> None:
         defaults = PROBLEMS[name][3]
         fraction = defaults["adam_fraction"] if args.adam_fraction is None else args.adam_fraction
         rar = None if args.no_rar else given_rar or defaults["rar"]
+        qn_batch = dict(defaults["qn_batch"] or {})
+        for key, value in (("points", args.qn_points), ("sampling", args.qn_sampling),
+                           ("resample_every", args.qn_resample), ("hessian", args.qn_hessian),
+                           ("refine", None if args.qn_refine is None
+                            else args.qn_refine == "yes")):  # fmt: skip
+            if value is not None:
+                qn_batch[key] = value
         for activation in args.activations:
             for schedule in args.schedules:
                 for seed in args.seeds:
@@ -288,7 +330,7 @@ def main() -> None:
                         write_csv(results / f"{args.tag}.csv", rows, columns=list(rows[0]))
                         continue
                     rows.append(run_cell(name, activation, schedule, args.budget, runs, seed,
-                                         fraction, args.log_every, rar))
+                                         fraction, args.log_every, rar, qn_batch or None))
                     write_csv(results / f"{args.tag}.csv", rows, columns=list(rows[0]))
     machine = (f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one "
                f"thread, budget {args.budget:g} CPU s of training steps per run (Adam share "

@@ -17,7 +17,7 @@ TINY = ["fit.steps=3", "fit.bfgs_steps=1", "fit.batch=32", "fit.log_every=2",
         "fit.monitor_points=50", "fit.test_points=200", "fit.model.width=8", "fit.progress=false"]
 CHEAP = {  # coarse classical solutions: the test checks the plumbing, not the accuracy
     "burgers": ["+fit.reference={n: 128, dt: 0.002, n_save: 10, estimate: false}",
-                "fit.test_grid=[17,6]", "fit.boundary_batch=8"],
+                "fit.test_grid=[17,6]", "fit.boundary_batch=8", "fit.qn_batch.points=64"],
     "allen_cahn": ["+fit.reference={n: 64, dt: 0.005, n_save: 10, estimate: false}",
                    "fit.test_grid=[17,6]", "fit.causal.segments=4"],
     "allen_cahn_marching": ["+fit.reference={n: 64, dt: 0.005, n_save: 10, estimate: false}",

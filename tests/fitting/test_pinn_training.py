@@ -176,6 +176,60 @@ def test_quasi_newton_run_killed_and_resumed_equals_the_uninterrupted_one(tmp_pa
     assert h_full["phase"][-1] == ("lbfgs" if phase == "lbfgs_steps" else "bfgs")
 
 
+QN_RESAMPLED = {"steps": 3, "rar": {"every": 2, "candidates": 200, "points": 5},
+                "qn_batch": {"points": 40, "resample_every": 2}}
+
+
+@pytest.mark.slow
+def test_resampled_quasi_newton_batch_is_new_and_keeps_the_refinement_points():
+    trainer = PINNTrainer(Heat1D(), bfgs_steps=5, **{**SMALL, **QN_RESAMPLED})
+    h = trainer.fit()  # refinement before Adam step 3, then before BFGS iterations 3 and 5
+    assert h["points"] == [64, 64, 64, 69, 45, 45, 50, 50, 55]  # Adam's 64, then BFGS's 40
+    first, second = trainer._fixed_batch(0)[0], trainer._fixed_batch(1)[0]
+    assert first.shape == second.shape == (40 + 15, 2)
+    assert torch.equal(first[40:], trainer.points.added)  # the refinement points, in both
+    assert torch.equal(second[40:], trainer.points.added)
+    assert float((first[:40] - second[:40]).abs().min()) > 0  # a fresh draw, no point kept
+    # the same run on a fixed batch agrees up to the first resample, not after it
+    fixed = PINNTrainer(Heat1D(), bfgs_steps=3, **{**SMALL, **QN_RESAMPLED,
+                                                   "qn_batch": {"points": 40}}).fit()
+    assert fixed["train_loss"][1:6] == h["train_loss"][1:6]
+    assert fixed["train_loss"][6] != h["train_loss"][6]
+    # the quasi-Newton batch of the unresampled default is the 64-point set of seed + 1
+    plain_run = PINNTrainer(Heat1D(), bfgs_steps=1, **SMALL, rar=QN_RESAMPLED["rar"])
+    gen = torch.Generator().manual_seed(1)
+    assert torch.equal(plain_run._fixed_batch()[0],
+                       plain_run.problem.domain.sample_interior(64, gen))
+    # the Hessian is kept across a resample or reset to the scaled identity
+    bfgs = trainer.bfgs
+    H = bfgs.qn["H"].clone()
+    bfgs.new_objective()
+    assert bfgs.qn["grad"] is None and torch.equal(bfgs.qn["H"], H)
+    bfgs.new_objective(reset=True)
+    assert bfgs.qn["H"] is None and bfgs.qn["fresh"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hessian", ["keep", "reset"])
+def test_resampled_quasi_newton_run_killed_and_resumed_equals_the_uninterrupted_one(
+        tmp_path, hessian):
+    opts = {**SMALL, **QN_RESAMPLED,
+            "qn_batch": {**QN_RESAMPLED["qn_batch"], "hessian": hessian}}
+    full = PINNTrainer(Heat1D(), bfgs_steps=7, **opts)
+    h_full = full.fit()
+    # killed at the checkpoint of step 5, just before the first step on the second batch
+    first = PINNTrainer(Heat1D(), bfgs_steps=7, output_dir=tmp_path, checkpoint_every=5, **opts)
+    first.config["bfgs_steps"] = 2
+    first.fit()
+    resumed = PINNTrainer(Heat1D(), bfgs_steps=7, resume=True, output_dir=tmp_path, **opts)
+    assert resumed.step == 5
+    h_res = resumed.fit()
+    assert h_res["train_loss"][1:] == h_full["train_loss"][1:]
+    assert h_res["points"] == h_full["points"] and h_full["points"][-1] == 40 + 20
+    for a, b in zip(full.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_bfgs_minimises_a_quadratic_to_rounding_in_n_steps():
     gen = torch.Generator().manual_seed(0)
     q = torch.randn(6, 6, generator=gen, dtype=torch.float64)
@@ -259,6 +313,14 @@ def test_bad_training_options():
     heat = Heat1D()
     with pytest.raises(ValueError, match="rar takes every, candidates and points"):
         PINNTrainer(heat, steps=1, rar={"each": 3}, **SMALL)
+    with pytest.raises(ValueError, match="qn_batch takes points, sampling"):
+        PINNTrainer(heat, steps=1, qn_batch={"every": 3}, **SMALL)
+    with pytest.raises(ValueError, match="hessian must be keep or reset"):
+        PINNTrainer(heat, steps=1, qn_batch={"hessian": "drop"}, **SMALL)
+    with pytest.raises(ValueError, match="sampling must be uniform, lhs"):
+        PINNTrainer(heat, steps=1, qn_batch={"sampling": "random"}, **SMALL)
+    with pytest.raises(ValueError, match="refine=True refines with the rar sizes"):
+        PINNTrainer(heat, steps=1, qn_batch={"resample_every": 5, "refine": True}, **SMALL)
     with pytest.raises(ValueError, match="needs a problem with unknown_parameters"):
         PINNTrainer(pdesolve.get_problem("poisson", dim=1), steps=1, inverse=True)
     with pytest.raises(ValueError, match="parameter_init names.*'nu'"):

@@ -116,6 +116,15 @@ class BFGS(torch.optim.Optimizer):
         if qn is not None:
             self.qn = {k: (v.clone() if isinstance(v, Tensor) else v) for k, v in qn.items()}
 
+    def new_objective(self, reset: bool = False) -> None:
+        """The loss has changed (e.g. a new batch): the next :meth:`step` evaluates it afresh at
+        the current point; ``reset`` also restarts the inverse Hessian (and the first step's
+        scaled length), else the curvature model is kept as the new loss's starting one."""
+        self.qn["loss"], self.qn["grad"] = None, None
+        if reset:
+            self.qn["H"], self.qn["fresh"] = None, True
+            self.qn["resets"] += 1
+
     # evaluation --------------------------------------------------------------------------------
     def _flat(self) -> Tensor:
         return parameters_to_vector(self._params).detach().to(torch.float64)
@@ -198,7 +207,8 @@ class BFGS(torch.optim.Optimizer):
             self._set(theta)
             return torch.tensor(f, dtype=torch.float64)
         n = g.numel()
-        if qn["H"] is None:
+        first = qn["H"] is None  # the first iteration, or the first after a reset
+        if first:
             qn["H"] = torch.eye(n, dtype=torch.float64, device=g.device)
         H = qn["H"]
         p = -(H @ g)
@@ -207,7 +217,7 @@ class BFGS(torch.optim.Optimizer):
             qn["resets"] += 1
             qn["fresh"] = True
             p = -g
-        alpha0 = 1.0 if qn["iterations"] > 0 else min(1.0, 1.0 / float(g.abs().sum()))
+        alpha0 = min(1.0, 1.0 / float(g.abs().sum())) if first else 1.0
         alpha, f_new, g_new = self._wolfe(closure, theta, f, g, p, alpha0)
         if alpha == 0.0:  # no decrease found: keep θ, restart the curvature model
             self._set(theta)

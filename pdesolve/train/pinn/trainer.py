@@ -116,6 +116,14 @@ class PINNTrainer:
         Residual-based adaptive refinement, ``{"every": n, "candidates": m, "points": k}``:
         every ``n`` first-phase steps the ``k`` points of largest residual among ``m`` fresh
         candidates join every later interior batch.
+    qn_batch : dict, optional
+        The quasi-Newton phases' batch, ``{"points": N, "sampling": s, "resample_every": n,
+        "hessian": h, "refine": b}``: ``N`` interior points (default ``batch``) drawn by ``s``
+        (``uniform``, ``lhs``, ``sobol``, ``halton``; default ``uniform``) plus the refinement
+        points; every ``n`` BFGS iterations (0: never, the default) a fresh set of ``N`` replaces
+        it, after a refinement step with the ``rar`` sizes when ``b`` (default: whether ``rar``
+        is given); ``h`` = ``keep`` (default) keeps the inverse Hessian across a resample,
+        ``reset`` restarts it from the scaled identity.
     inverse : bool
         Identify the problem's ``unknown_parameters`` from its ``observations`` (``observations``
         dict ``{n, noise, seed}``; ``parameter_init`` initial guesses, default 1.0 for
@@ -188,6 +196,7 @@ class PINNTrainer:
         adaptive_options: Mapping[str, Any] | None = None,
         causal: Mapping[str, Any] | None = None,
         rar: Mapping[str, Any] | None = None,
+        qn_batch: Mapping[str, Any] | None = None,
         inverse: bool = False,
         observations: Mapping[str, Any] | None = None,
         parameter_init: Mapping[str, Any] | None = None,
@@ -244,6 +253,7 @@ class PINNTrainer:
         self.loss_kind = getattr(problem, "pinn_loss", "residual")
         causal_cfg = _check_causal(causal, self.time_dependent)
         rar_cfg = _check_rar(rar)
+        qn_cfg = _check_qn_batch(qn_batch, rar_cfg)
         if inverse and not (getattr(problem, "unknown_parameters", None)
                             or getattr(problem, "unknown_fields", None)):
             raise ValueError(f"inverse=True needs a problem with unknown_parameters or "
@@ -275,6 +285,7 @@ class PINNTrainer:
             "adaptive_weights": (adaptive_weights, "none"),
             "adaptive_options": (adaptive_opts if adaptive_weights != "none" else {}, {}),
             "causal": (causal_cfg, None), "rar": (rar_cfg, None), "inverse": (bool(inverse), False),
+            "qn_batch": (qn_cfg, None),
             "reference": (dict(reference or {}), {}),
         }  # fmt: skip
         for key, (value, default) in extra.items():
@@ -550,11 +561,14 @@ class PINNTrainer:
     def _make_bfgs(self) -> BFGS:
         return BFGS(self._trainable().parameters(), **self.config.get("bfgs_options", {}))
 
-    def _fixed_batch(self) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        # one fixed batch for the quasi-Newton phases, from its own seeded generator, so that a
-        # resumed run sees the same points; refinement points are included
-        gen = torch.Generator().manual_seed(self.config["seed"] + 1)
-        sampler = CollocationSampler(self.problem.domain, self.config["batch"], "uniform", gen,
+    def _fixed_batch(self, draw: int = 0) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        # the quasi-Newton phases' batch number ``draw`` (0 unless it is resampled), from its
+        # own seeded generator, so that a resumed run sees the same points; refinement points
+        # are included
+        qn = self.config.get("qn_batch") or {}
+        gen = torch.Generator().manual_seed(self.config["seed"] + 1 + 7919 * draw)
+        sampler = CollocationSampler(self.problem.domain, qn.get("points", self.config["batch"]),
+                                     qn.get("sampling", "uniform"), gen,
                                      n_boundary=self.sampler.n_boundary)
         xb = self._to(sampler.boundary()) if sampler.n_boundary else None
         xi = sampler.interior()
@@ -719,8 +733,11 @@ class PINNTrainer:
         else:
             h["lr"].append(float(opt.param_groups[0]["lr"]) if opt is not None else float("nan"))
         h["time"].append(self.elapsed)
-        h["points"].append(int(self.sampler.n_interior + (0 if self.points.added is None
-                                                          else self.points.added.shape[0])))
+        qn = self.config.get("qn_batch") or {}
+        n = qn["points"] if "points" in qn and phase in ("lbfgs", "bfgs", "ssbfgs") else \
+            self.sampler.n_interior  # the interior points of this phase's batch
+        h["points"].append(int(n + (0 if self.points.added is None
+                                    else self.points.added.shape[0])))
         errors = self.parameter_errors()
         h["parameter_error"].append(max(errors.values()) if errors else float("nan"))
         h["causal_min_weight"].append(self._causal_min)
@@ -756,7 +773,7 @@ class PINNTrainer:
         last_good: str | None = None
         bar = callbacks.progress_bar(self.total_steps, self.step,
                                      self.progress if self.dist.is_main else False)
-        fixed = None
+        fixed, fixed_draw = None, 0
         rar, adaptive = cfg.get("rar"), cfg.get("adaptive_weights", "none") != "none"
         try:
             while self.step < self.total_steps and self.reason == "its":
@@ -778,8 +795,9 @@ class PINNTrainer:
                         if self.bfgs is None:
                             self.bfgs = self._make_bfgs()
                         optimizer = self.bfgs
-                    if fixed is None:
-                        fixed = self._fixed_batch()
+                    draw = self._resample(optimizer)
+                    if fixed is None or draw != fixed_draw:
+                        fixed, fixed_draw = self._fixed_batch(draw), draw
                     xi, xb, x0 = fixed
                 try:
                     loss = self._take_step(optimizer, xi, xb, x0)
@@ -813,6 +831,21 @@ class PINNTrainer:
                 self.write_outputs()
         self.dist.barrier()  # rank 0's files are complete when fit returns on any rank
         return self.history
+
+    def _resample(self, optimizer: torch.optim.Optimizer) -> int:
+        """The number of the quasi-Newton batch for this step; at the first step of a new one
+        (every ``qn_batch["resample_every"]`` BFGS iterations) refine first and tell the BFGS
+        state that the loss has changed (keeping or resetting its inverse Hessian)."""
+        qn = self.config.get("qn_batch") or {}
+        every = qn.get("resample_every", 0)
+        done = self.step - self.config["steps"] - self.config["lbfgs_steps"]
+        if not every or done <= 0 or not isinstance(optimizer, BFGS):
+            return 0
+        if done % every == 0:
+            if qn["refine"]:
+                self.refine()
+            optimizer.new_objective(reset=qn["hessian"] == "reset")
+        return done // every
 
     def _take_step(self, optimizer: torch.optim.Optimizer, xi: Tensor, xb: Tensor | None,
                    x0: Tensor | None) -> float:
@@ -1071,6 +1104,32 @@ def _check_rar(rar: Mapping[str, Any] | None) -> dict | None:
     if min(int(cfg["every"]), int(cfg["candidates"]), int(cfg["points"])) < 1:
         raise ValueError(f"rar needs every, candidates and points >= 1, got {cfg}")
     return {k: int(v) for k, v in cfg.items()}
+
+
+def _check_qn_batch(qn: Mapping[str, Any] | None, rar: Mapping[str, Any] | None) -> dict | None:
+    if not qn:
+        return None
+    cfg = {"sampling": "uniform", "resample_every": 0, "hessian": "keep",
+           "refine": rar is not None, **dict(qn)}  # fmt: skip
+    unknown = set(cfg) - {"points", "sampling", "resample_every", "hessian", "refine"}
+    if unknown:
+        raise ValueError("qn_batch takes points, sampling, resample_every, hessian and refine, "
+                         f"not {sorted(unknown)}")
+    if "points" in cfg and int(cfg["points"]) < 1:
+        raise ValueError(f"qn_batch needs points >= 1, got {cfg['points']}")
+    if cfg["sampling"] not in ("uniform", "lhs", "sobol", "halton"):
+        raise ValueError("qn_batch sampling must be uniform, lhs, sobol or halton (a fixed set), "
+                         f"got {cfg['sampling']!r}")
+    if int(cfg["resample_every"]) < 0:
+        raise ValueError(f"qn_batch needs resample_every >= 0, got {cfg['resample_every']}")
+    if cfg["hessian"] not in ("keep", "reset"):
+        raise ValueError(f"qn_batch hessian must be keep or reset, got {cfg['hessian']!r}")
+    if cfg["refine"] and rar is None:
+        raise ValueError("qn_batch refine=True refines with the rar sizes: give rar as well")
+    out = {**cfg, "resample_every": int(cfg["resample_every"]), "refine": bool(cfg["refine"])}
+    if "points" in out:
+        out["points"] = int(out["points"])
+    return out
 
 
 def _refuse_existing_run(folder: Path) -> None:
