@@ -38,7 +38,7 @@ def _blocked(code: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", BLOCK + code, *args], cwd=ROOT, capture_output=True, text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)},
-        timeout=300,
+        timeout=1800,  # a guard against a hang only: a loaded machine is slow
     )  # fmt: skip
 
 
