@@ -434,14 +434,7 @@ class PINN(nn.Module):
     def predict(self, points: Any, chunk: int = 65_536) -> np.ndarray:
         """``u`` at user points (array-like of shape (N, dim); for time-dependent problems the
         columns are ``(x_1, ..., x_d, t)``), as a float64 numpy array of shape (N,)."""
-        p = next(self.network.parameters())
-        x = torch.as_tensor(np.asarray(points, dtype=np.float64))
-        if x.ndim != 2:
-            raise ValueError(f"points must have shape (N, dim), got {tuple(x.shape)}")
-        x = x.to(device=p.device, dtype=p.dtype)
-        with torch.no_grad():
-            out = [self(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)]
-        return torch.cat(out).double().cpu().numpy() if out else np.zeros(0)
+        return predict_points(self, points, chunk)
 
     @property
     def supports_diagonal_jet(self) -> bool:
@@ -542,3 +535,16 @@ class PINN(nn.Module):
             return self._distance_jets(lambda p: distance_jet(self.distance, p), x)
         assert self.lift is not None
         return self._lift_jets(lambda p: point_jet(self.lift, p), x)
+
+
+def predict_points(model: nn.Module, points: Any, chunk: int = 65_536) -> np.ndarray:
+    """``model`` evaluated without gradients at user points (array-like ``(N, dim)``), in
+    chunks of ``chunk`` rows, on the model's device and dtype: float64 numpy of shape (N,)."""
+    p = next(model.parameters())
+    x = torch.as_tensor(np.asarray(points, dtype=np.float64))
+    if x.ndim != 2:
+        raise ValueError(f"points must have shape (N, dim), got {tuple(x.shape)}")
+    x = x.to(device=p.device, dtype=p.dtype)
+    with torch.no_grad():
+        out = [model(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)]
+    return torch.cat(out).double().cpu().numpy() if out else np.zeros(0)

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from pdesolve.problems.time_dependent import SpaceTimeDomain
+from pdesolve.train.pinn.network import predict_points
 
 __all__ = ["STATE_FILE", "MarchingPINN", "WindowProblem", "WindowStart", "window_edges"]
 
@@ -151,11 +152,4 @@ class MarchingPINN(nn.Module):
 
     def predict(self, points: Any, chunk: int = 65_536) -> np.ndarray:
         """``u`` at user points (array-like ``(N, dim)``, time last) as float64 numpy (N,)."""
-        p = next(self.parameters())
-        x = torch.as_tensor(np.asarray(points, dtype=np.float64))
-        if x.ndim != 2:
-            raise ValueError(f"points must have shape (N, dim), got {tuple(x.shape)}")
-        x = x.to(device=p.device, dtype=p.dtype)
-        with torch.no_grad():
-            out = [self(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)]
-        return torch.cat(out).double().cpu().numpy() if out else np.zeros(0)
+        return predict_points(self, points, chunk)
