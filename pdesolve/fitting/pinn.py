@@ -155,15 +155,14 @@ class PINNFit(FitMethod):
     def _fit(self, problem: Any) -> FitResult:
         from pdesolve.train.pinn import PINNTrainer
 
-        if self.marching is not None:
-            return self._fit_marching(problem)
-
         known = problem.has_exact_solution or hasattr(problem, "reference")
         if self.target_error is not None and not known:
             raise ValueError(
                 f"target_error needs the exact solution, and problem {problem.name!r} has none: "
                 "state a residual criterion (residual_rtol / residual_atol) instead"
             )
+        if self.marching is not None:
+            return self._fit_marching(problem)
         start = time.perf_counter()
         trainer = PINNTrainer(problem, model=self.model, rtol=self.residual_rtol,
                               atol=self.residual_atol, **self.options)  # fmt: skip
@@ -179,13 +178,7 @@ class PINNFit(FitMethod):
             errors = system.error_norms(values)
         test_error = _finite_or_none(history["relative_l2"][-1])
         residual_rms = float(history["residual_rms"][-1])
-        criteria = []
-        if self.residual_rtol > 0 or self.residual_atol > 0:
-            target = max(self.residual_rtol * trainer.f_rms, self.residual_atol)
-            criteria.append(Criterion("residual_rms", target, residual_rms))
-        if self.target_error is not None:
-            criteria.append(Criterion("test_error", self.target_error,
-                                      float("nan") if test_error is None else test_error))
+        criteria = self._criteria(trainer.f_rms, residual_rms, test_error)
         losses = np.asarray(history["train_loss"], dtype=float)
         logged = losses[np.isfinite(losses)]
         info: dict[str, Any] = {
@@ -215,10 +208,6 @@ class PINNFit(FitMethod):
     def _fit_marching(self, problem: Any) -> FitResult:
         from pdesolve.train.pinn.marching import MarchingTrainer
 
-        if self.target_error is not None and not (problem.has_exact_solution
-                                                  or hasattr(problem, "reference")):
-            raise ValueError(f"target_error needs the exact solution, and problem "
-                             f"{problem.name!r} has none")
         start = time.perf_counter()
         options = dict(self.options)
         resume = bool(options.pop("resume", None))
@@ -230,12 +219,7 @@ class PINNFit(FitMethod):
         history = trainer.history()
         test_error = summary["relative_l2"]
         residual_rms = float(history["residual_rms"][-1])
-        criteria = []
-        if self.residual_atol > 0:
-            criteria.append(Criterion("residual_rms", self.residual_atol, residual_rms))
-        if self.target_error is not None:
-            criteria.append(Criterion("test_error", self.target_error,
-                                      float("nan") if test_error is None else test_error))
+        criteria = self._criteria(0.0, residual_rms, test_error)  # residual_rtol refused here
         losses = np.asarray(history["train_loss"], dtype=float)
         logged = losses[np.isfinite(losses)]
         info: dict[str, Any] = {"config": trainer.config, "windows": summary["windows"],
@@ -253,3 +237,17 @@ class PINNFit(FitMethod):
             wall_time=time.perf_counter() - start, history=history, info=info,
             model=trainer.model, predict=trainer.model.predict,
         )  # fmt: skip
+
+    def _criteria(self, f_rms: float, residual_rms: float,
+                  test_error: float | None) -> list[Criterion]:
+        """The stated success criteria, with the measured values: the RMS residual against
+        ``max(residual_rtol · RMS(f), residual_atol)`` and the test error against
+        ``target_error``."""
+        criteria = []
+        if self.residual_rtol > 0 or self.residual_atol > 0:
+            target = max(self.residual_rtol * f_rms, self.residual_atol)
+            criteria.append(Criterion("residual_rms", target, residual_rms))
+        if self.target_error is not None:
+            criteria.append(Criterion("test_error", self.target_error,
+                                      float("nan") if test_error is None else test_error))
+        return criteria

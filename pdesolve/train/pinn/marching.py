@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pdesolve.io import write_csv
+from pdesolve.io import write_csv, write_json
 from pdesolve.train.pinn import callbacks
 from pdesolve.train.pinn.config import plain
 from pdesolve.train.pinn.model import freeze, window_model
@@ -241,9 +241,7 @@ class MarchingTrainer:
         if self.state_path is None:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.state, indent=2, default=float))
-        os.replace(tmp, self.state_path)
+        write_json(self.state_path, self.state, overwrite=True)
 
     def _folder(self, k: int) -> Path | None:
         return None if self.output_dir is None else self.output_dir / f"window_{k:02d}"
@@ -388,10 +386,7 @@ class MarchingTrainer:
         rows = [{k: (f"{w[k][0]:g}-{w[k][1]:g}" if k == "t_span" else w.get(k)) for k in keys}
                 for w in summary["windows"]]  # fmt: skip
         write_csv(self.output_dir / "metrics.csv", rows, columns=list(keys))
-        path = self.output_dir / "summary.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(dict(summary), indent=2, default=float))
-        os.replace(tmp, path)
+        write_json(self.output_dir / "summary.json", dict(summary), overwrite=True)
         if not self.plots:
             return
         history = self.history()

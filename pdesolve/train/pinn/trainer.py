@@ -1009,7 +1009,6 @@ class PINNTrainer:
                                     title=f"PINN on {self.problem.name}",
                                     time_last=self.time_dependent, inside=self._plane_contains())
 
-
     def _plane_contains(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """The (spatial) domain's ``contains`` when the plotted plane is the 2-D domain itself
         (a 1-D space-time rectangle needs no mask)."""
